@@ -1,0 +1,1 @@
+"""featurize: embeddings of images and boxes into an HDF5 file."""

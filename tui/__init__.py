@@ -1,0 +1,1 @@
+"""tui: the annotate app, its sampler and its label store."""
