@@ -1,0 +1,434 @@
+"""The label store: an append-only SQLite log of answers, shared by a team.
+
+Why SQLite: one durable file beside the features file, readable by anyone with
+`sqlite3`, safe for several `annotate` processes at once (WAL), and an answer
+is on disk (synchronous=FULL) before `record()` returns, so a crash or a kill
+loses nothing that was shown as recorded. Nothing is ever deleted: undo marks
+an answer undone, and an item's label is its latest answer not undone.
+
+Leases let a team share one labels file without two people seeing the same
+item: `claim()` takes items for this process, and a lease dies with its process
+(checked by pid on the same host) or when its time-to-live runs out.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import secrets
+import socket
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from tui.labels_schema import (BUSY_TIMEOUT_S, LabelsError, LabelsMismatch, check_and_create,
+                               connect, disk_full_error, is_disk_full)
+
+__all__ = ["LabelStore", "Answer", "LabelsMismatch", "LabelsError", "ANSWERS"]
+
+ANSWERS = ("pos", "neg", "skip")
+
+_COLS = "id, key, answer, annotator, time, prob, model_version, strategy, undone_at"
+# The latest answer not undone of every item, from the log (SQLite takes the bare columns from
+# the MAX row); the `current` table holds the same, maintained on every write.
+_FROM_LOG = "SELECT key, MAX(id), answer FROM answers WHERE undone_at IS NULL GROUP BY key"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One row of the log, as recorded."""
+    id: int
+    key: str
+    answer: str
+    annotator: str
+    time: float
+    prob: float | None
+    model_version: int | None
+    strategy: str | None
+    undone_at: float | None
+
+
+def _host_id() -> str:
+    """Host name plus pid namespace: a pid is only meaningful within both."""
+    try:
+        ns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        ns = 0
+    return f"{socket.gethostname()}#{ns}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process (a teammate over SSH)
+        return True
+    except OSError:
+        return True
+    return True
+
+
+class LabelStore:
+    """Answers for the items of one features file (see the module docstring)."""
+
+    def __init__(self, path, features_id: str,
+                 has_key: Callable[[str], bool] | None = None,
+                 annotator: str | None = None, attach: bool = False):
+        if not isinstance(features_id, str) or not features_id.strip():
+            raise ValueError(f"features_id must be a non-empty string, got {features_id!r}")
+        if has_key is not None and not callable(has_key):
+            if hasattr(has_key, "__contains__"):
+                has_key = has_key.__contains__
+            else:
+                raise TypeError(f"has_key must be a callable key -> bool or None, "
+                                f"got {type(has_key).__name__}")
+        if annotator is None:
+            annotator = os.environ.get("USER") or "unknown"
+        if not isinstance(annotator, str) or not annotator.strip():
+            raise ValueError(f"annotator must be a non-empty string, got {annotator!r}")
+        self.path = Path(os.fspath(path)).expanduser().absolute()
+        self.features_id = features_id
+        self.annotator = annotator.strip()
+        self.notice: str | None = None
+        self._host = _host_id()
+        self._pid = os.getpid()
+        self.owner = f"{self.annotator}/{self._host}/{self._pid}/{secrets.token_hex(4)}"
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = connect(self.path)
+        try:
+            try:
+                check_and_create(self._conn, self.path, features_id)
+            except sqlite3.Error as exc:
+                raise self._error(exc, "opening the labels file") from exc
+            self._check_identity(has_key, attach)
+            self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            self._rev_seen = self._revision(self._conn)
+            self._pending_change = False
+            self._labels_cache: tuple[int, dict[str, str]] | None = None
+        except BaseException:
+            self._conn.close()
+            self._conn = None
+            raise
+
+    # ---- plumbing -------------------------------------------------------------------------
+
+    def _error(self, exc: sqlite3.Error, doing: str) -> LabelsError:
+        if is_disk_full(exc):
+            return disk_full_error(self.path, doing)
+        msg = str(exc)
+        if "locked" in msg or "busy" in msg:
+            return LabelsError(
+                f"{self.path}: another process kept the labels file locked for more than "
+                f"{BUSY_TIMEOUT_S:.0f} s while {doing}; nothing was written. Check for a "
+                f"stuck process using this file and try again.")
+        return LabelsError(f"{self.path}: SQLite error while {doing}: {msg}")
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LabelsError(f"{self.path}: the label store is closed")
+        return self._conn
+
+    @contextmanager
+    def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: takes the write lock up front so busy_timeout applies."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # SQLite already rolled back (e.g. after SQLITE_FULL)
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error(exc, doing) from exc
+                raise
+
+    @contextmanager
+    def _read(self, doing: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._connection()
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise self._error(exc, doing) from exc
+
+    @staticmethod
+    def _revision(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self, conn: sqlite3.Connection) -> int:
+        """Count answer changes, so that changed() ignores lease traffic."""
+        rev = self._revision(conn)
+        conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('revision', ?)",
+                     (str(rev + 1),))
+        return rev
+
+    def _after_bump(self, rev_before: int) -> None:
+        if rev_before != self._rev_seen:
+            self._pending_change = True  # someone else wrote before us
+        self._rev_seen = rev_before + 1
+
+    # ---- identity -------------------------------------------------------------------------
+
+    def _check_identity(self, has_key, attach: bool) -> None:
+        conn = self._connection()
+        known = [r[0] for r in conn.execute(
+            "SELECT features_id FROM features ORDER BY attached_at")]
+        if self.features_id in known:
+            return
+        labelled = [r[0] for r in conn.execute("SELECT key FROM current")]
+        present = None if has_key is None else sum(1 for k in labelled if has_key(k))
+        before = known[-1] if known else "?"
+        if attach:
+            how = "attach"
+        elif present is not None and 2 * present >= len(labelled):
+            how = "overlap"
+        else:
+            holds = ("cannot be checked (no key lookup was given)" if present is None
+                     else f"holds {present} of its {len(labelled)} labelled items")
+            raise LabelsMismatch(
+                f"{self.path}: these labels belong to features file {before}, not to "
+                f"{self.features_id}; the new features file {holds}, so the labels would "
+                f"land on the wrong items. Pass another --labels path to start new labels, "
+                f"or --attach to use these labels with this features file anyway.")
+        with self._write("attaching a features file") as c:
+            c.execute("INSERT OR IGNORE INTO features VALUES (?, ?, ?, ?, ?)",
+                      (self.features_id, time.time(), how, len(labelled), present))
+        what = ("forced with --attach" if how == "attach"
+                else f"it holds {present} of the {len(labelled)} labelled items")
+        self.notice = (f"labels {self.path.name} were made with features file {before}; "
+                       f"now also used with {self.features_id} ({what})")
+
+    # ---- answers --------------------------------------------------------------------------
+
+    def record(self, key: str, answer: str, prob: float | None = None,
+               model_version: int | None = None, strategy: str | None = None) -> Answer:
+        """Append an answer; it is committed and on disk when this returns."""
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"key must be a non-empty string, got {key!r}")
+        if answer not in ANSWERS:
+            raise ValueError(f"answer must be one of {ANSWERS}, got {answer!r}")
+        if prob is not None:
+            if isinstance(prob, bool) or not isinstance(prob, numbers.Real) \
+                    or not (0.0 <= float(prob) <= 1.0):  # NaN fails this too
+                raise ValueError(f"prob must be a probability in [0, 1] or None, got {prob!r}")
+            prob = float(prob)
+        if model_version is not None:
+            if isinstance(model_version, bool) or not isinstance(model_version, numbers.Integral) \
+                    or model_version < 0:
+                raise ValueError(f"model_version must be an integer >= 0 or None, "
+                                 f"got {model_version!r}")
+            model_version = int(model_version)
+        if strategy is not None and not isinstance(strategy, str):
+            raise ValueError(f"strategy must be a string or None, got {strategy!r}")
+        now = time.time()
+        with self._write("recording an answer") as conn:
+            cur = conn.execute(
+                "INSERT INTO answers (key, answer, annotator, time, prob, model_version, "
+                "strategy) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, answer, self.annotator, now, prob, model_version, strategy))
+            row_id = cur.lastrowid
+            conn.execute("INSERT OR REPLACE INTO current (key, answer_id, answer) VALUES (?, ?, ?)",
+                         (key, row_id, answer))
+            rev = self._bump(conn)
+        self._after_bump(rev)
+        return Answer(row_id, key, answer, self.annotator, now, prob, model_version, strategy,
+                      None)
+
+    def undo(self) -> Answer | None:
+        """Mark this annotator's latest answer not yet undone as undone; None if none is left."""
+        now = time.time()
+        with self._write("undoing an answer") as conn:
+            row = conn.execute(
+                f"SELECT {_COLS} FROM answers WHERE annotator = ? AND undone_at IS NULL "
+                f"ORDER BY id DESC LIMIT 1", (self.annotator,)).fetchone()
+            if row is None:
+                return None
+            conn.execute("UPDATE answers SET undone_at = ? WHERE id = ?", (now, row[0]))
+            prev = conn.execute("SELECT id, answer FROM answers WHERE key = ? AND undone_at IS NULL "
+                                "ORDER BY id DESC LIMIT 1", (row[1],)).fetchone()
+            if prev is None:
+                conn.execute("DELETE FROM current WHERE key = ?", (row[1],))
+            else:
+                conn.execute("INSERT OR REPLACE INTO current (key, answer_id, answer) "
+                             "VALUES (?, ?, ?)", (row[1], *prev))
+            rev = self._bump(conn)
+        self._after_bump(rev)
+        return Answer(*row[:-1], undone_at=now)
+
+    def labels(self) -> dict[str, str]:
+        """Current label of every answered item: key -> 'pos' | 'neg' | 'skip'."""
+        with self._read("reading labels") as conn:
+            conn.execute("BEGIN")  # one snapshot for the revision and the labels
+            try:
+                rev = self._revision(conn)
+                if self._labels_cache is None or self._labels_cache[0] != rev:
+                    self._labels_cache = (rev, dict(conn.execute("SELECT key, answer FROM current")))
+            finally:
+                conn.execute("COMMIT")
+            return dict(self._labels_cache[1])
+
+    def counts(self) -> dict[str, int]:
+        """{'pos', 'neg', 'skip', 'answered'} over the current labels."""
+        with self._read("counting labels") as conn:
+            got = dict(conn.execute("SELECT answer, COUNT(*) FROM current GROUP BY answer"))
+        out = {a: got.get(a, 0) for a in ANSWERS}
+        out["answered"] = sum(out.values())
+        return out
+
+    def last(self, n: int = 10, annotator: str | None = None) -> list[Answer]:
+        """The n newest answers not undone, newest first (of one annotator if given)."""
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+            raise ValueError(f"n must be an integer >= 0, got {n!r}")
+        where, args = "undone_at IS NULL", []
+        if annotator is not None:
+            where += " AND annotator = ?"
+            args.append(annotator)
+        with self._read("reading the last answers") as conn:
+            rows = conn.execute(f"SELECT {_COLS} FROM answers WHERE {where} "
+                                f"ORDER BY id DESC LIMIT ?", (*args, int(n))).fetchall()
+        return [Answer(*r) for r in rows]
+
+    def answers(self, include_undone: bool = False) -> list[Answer]:
+        """Every answer, oldest first: the prequential log."""
+        where = "" if include_undone else "WHERE undone_at IS NULL"
+        with self._read("reading answers") as conn:
+            return [Answer(*r) for r in conn.execute(
+                f"SELECT {_COLS} FROM answers {where} ORDER BY id")]
+
+    def history(self, key: str) -> list[Answer]:
+        """Every answer given to one item, undone ones included, oldest first."""
+        with self._read("reading an item's history") as conn:
+            return [Answer(*r) for r in conn.execute(
+                f"SELECT {_COLS} FROM answers WHERE key = ? ORDER BY id", (key,))]
+
+    def verify(self) -> list[str]:
+        """Problems found in the file (empty when sound): SQLite's integrity check, and the
+        `current` table recomputed from the log."""
+        with self._read("checking the labels file") as conn:
+            problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+            conn.execute("BEGIN")
+            try:
+                log = {k: (i, a) for k, i, a in conn.execute(_FROM_LOG)}
+                cur = {k: (i, a) for k, i, a in conn.execute(
+                    "SELECT key, answer_id, answer FROM current")}
+            finally:
+                conn.execute("COMMIT")
+        for k in sorted(set(log) | set(cur)):
+            if log.get(k) != cur.get(k):
+                problems.append(f"item {k}: the log says {log.get(k)}, the current table "
+                                f"says {cur.get(k)}")
+        return problems
+
+    def changed(self) -> bool:
+        """True when another connection recorded or undid answers since our last look."""
+        with self._read("checking for changes") as conn:
+            dv = conn.execute("PRAGMA data_version").fetchone()[0]
+            if dv == self._data_version and not self._pending_change:
+                return False
+            self._data_version = dv
+            rev = self._revision(conn)
+            result = self._pending_change or rev != self._rev_seen
+            self._rev_seen, self._pending_change = rev, False
+            return result
+
+    # ---- leases ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _keys(keys: Iterable[str]) -> list[str]:
+        if isinstance(keys, (str, bytes)):
+            raise TypeError(f"keys must be a list of keys, not a single string: {keys!r}")
+        out = list(dict.fromkeys(keys))
+        for k in out:
+            if not isinstance(k, str) or not k:
+                raise ValueError(f"every key must be a non-empty string, got {k!r}")
+        return out
+
+    def _dead_owners(self, rows) -> set[str]:
+        """Owners on this host whose process is gone (their leases die with them)."""
+        dead = set()
+        for owner, host, pid in {(r[0], r[1], r[2]) for r in rows}:
+            if owner != self.owner and host == self._host and pid != self._pid \
+                    and not _pid_alive(pid):
+                dead.add(owner)
+        return dead
+
+    def claim(self, keys: Iterable[str], ttl: float = 120.0) -> list[str]:
+        """Lease those of keys that no one else holds (renewing ours); return them in order."""
+        keys = self._keys(keys)
+        if isinstance(ttl, bool) or not isinstance(ttl, numbers.Real) \
+                or not math.isfinite(ttl) or ttl <= 0:
+            raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
+        now = time.time()
+        got = []
+        with self._write("claiming items") as conn:
+            conn.execute("DELETE FROM leases WHERE expires <= ?", (now,))
+            rows = conn.execute("SELECT DISTINCT owner, host, pid FROM leases WHERE host = ?",
+                                (self._host,)).fetchall()
+            for owner in self._dead_owners(rows):
+                conn.execute("DELETE FROM leases WHERE owner = ?", (owner,))
+            for k in keys:
+                cur = conn.execute(
+                    "INSERT INTO leases (key, owner, annotator, host, pid, expires) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                    "expires = excluded.expires WHERE leases.owner = excluded.owner",
+                    (k, self.owner, self.annotator, self._host, self._pid, now + ttl))
+                if cur.rowcount == 1:
+                    got.append(k)
+        return got
+
+    def release(self, keys: Iterable[str] | None = None) -> None:
+        """Give back our leases on keys (all of ours if None)."""
+        if keys is None:
+            with self._write("releasing items") as conn:
+                conn.execute("DELETE FROM leases WHERE owner = ?", (self.owner,))
+            return
+        keys = self._keys(keys)
+        with self._write("releasing items") as conn:
+            conn.executemany("DELETE FROM leases WHERE owner = ? AND key = ?",
+                             [(self.owner, k) for k in keys])
+
+    def leased_by_others(self) -> set[str]:
+        """Keys with a live lease held by another owner (another process or window)."""
+        with self._read("reading leases") as conn:
+            rows = conn.execute("SELECT owner, host, pid, key FROM leases "
+                                "WHERE owner != ? AND expires > ?",
+                                (self.owner, time.time())).fetchall()
+        dead = self._dead_owners(rows)
+        return {r[3] for r in rows if r[0] not in dead}
+
+    # ---- lifetime -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release our leases and close; safe to call twice."""
+        with self._lock:
+            if self._conn is None:
+                return
+            try:
+                self.release()
+            except LabelsError:
+                pass  # a full disk must not stop us closing; the leases expire by themselves
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> "LabelStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"LabelStore({str(self.path)!r}, annotator={self.annotator!r}, {state})"
+

@@ -1,0 +1,180 @@
+"""The labels file on disk: its schema, its version and how it is opened.
+
+Kept apart from `tui.labels` so that the store's logic reads without SQL DDL in
+the way. Opening never modifies a file that is not ours: a foreign SQLite file
+or one written by a newer binlabel is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+# PRAGMA application_id: the bytes "binl", so `file(1)` and we can tell our files apart.
+APPLICATION_ID = 0x62696E6C
+# Long enough for 4 processes committing answers at once (a commit takes milliseconds),
+# short enough that a wedged writer is reported instead of freezing the UI forever.
+BUSY_TIMEOUT_S = 15.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS features (
+    features_id  TEXT PRIMARY KEY,
+    attached_at  REAL NOT NULL,
+    how          TEXT NOT NULL,      -- created | overlap | attach
+    labelled     INTEGER NOT NULL,   -- labelled keys when it was attached
+    present      INTEGER             -- of those, how many the features file holds (NULL: not checked)
+);
+CREATE TABLE IF NOT EXISTS answers (
+    id            INTEGER PRIMARY KEY,   -- rowid: rising, never reused (nothing is deleted)
+    key           TEXT NOT NULL,
+    answer        TEXT NOT NULL CHECK (answer IN ('pos', 'neg', 'skip')),
+    annotator     TEXT NOT NULL,
+    time          REAL NOT NULL,
+    prob          REAL,
+    model_version INTEGER,
+    strategy      TEXT,
+    undone_at     REAL
+);
+-- history of one item, in order
+CREATE INDEX IF NOT EXISTS answers_key_id ON answers (key, id);
+-- current labels: a covering index over the answers still standing
+CREATE INDEX IF NOT EXISTS answers_current ON answers (key, id, answer) WHERE undone_at IS NULL;
+-- undo and last(annotator=...)
+CREATE INDEX IF NOT EXISTS answers_annotator ON answers (annotator, id) WHERE undone_at IS NULL;
+-- The current label of every item, kept in the same transaction as the log (derived, never
+-- the source of truth: LabelStore.verify() recomputes it from the log). Halves labels() time.
+CREATE TABLE IF NOT EXISTS current (
+    key       TEXT PRIMARY KEY,
+    answer_id INTEGER NOT NULL,
+    answer    TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS current_answer ON current (answer);
+CREATE TABLE IF NOT EXISTS leases (
+    key       TEXT PRIMARY KEY,
+    owner     TEXT NOT NULL,         -- annotator/host/pid/token: one per open store
+    annotator TEXT NOT NULL,
+    host      TEXT NOT NULL,         -- hostname and pid namespace, for the liveness check
+    pid       INTEGER NOT NULL,
+    expires   REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS leases_owner ON leases (owner);
+"""
+
+
+class LabelsError(RuntimeError):
+    """A labels file that cannot be used; the message names the file and what to do."""
+
+
+class LabelsMismatch(LabelsError):
+    """The labels file belongs to another features file (by identity, not by path)."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for SQLITE_FULL (the disk or the file system quota is full)."""
+    name = getattr(exc, "sqlite_errorname", None)  # Python 3.11+
+    if name is not None:
+        return name.startswith("SQLITE_FULL")
+    return "disk is full" in str(exc)
+
+
+def disk_full_error(path: Path, doing: str) -> LabelsError:
+    return LabelsError(
+        f"{path}: the disk is full while {doing}; nothing was written and every answer "
+        f"recorded before is safe. Free some space on {path.parent} and try again.")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the file in autocommit mode (we issue BEGIN IMMEDIATE ourselves)."""
+    parent = path.parent
+    if path.is_dir():
+        raise LabelsError(f"{path}: is a folder, not a labels file; pass a file path "
+                          f"such as {path / 'labels.sqlite'}")
+    if not parent.is_dir():
+        raise LabelsError(f"{path}: the folder {parent} does not exist; create it or pass "
+                          f"another --labels path")
+    if not os.access(parent, os.W_OK):
+        raise LabelsError(f"{path}: the folder {parent} is not writable (SQLite needs to "
+                          f"write its -wal and -shm files beside the labels file); pass "
+                          f"another --labels path")
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                               check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise LabelsError(f"{path}: cannot open the labels file ({exc}); check the path "
+                          f"and its permissions, or pass another --labels path") from exc
+    return conn
+
+
+def _foreign(path: Path, why: str) -> LabelsError:
+    return LabelsError(f"{path}: {why}; it is not a binlabel labels file. Pass another "
+                       f"--labels path (a new file is created if none exists).")
+
+
+def check_and_create(conn: sqlite3.Connection, path: Path, features_id: str) -> dict:
+    """Refuse foreign or newer files, create the schema if the file is new; return meta."""
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise _foreign(path, f"not an SQLite database ({exc})") from exc
+    if tables and app_id != APPLICATION_ID:
+        raise _foreign(path, "an SQLite database of another program "
+                             f"(tables: {', '.join(sorted(tables)[:5])})")
+    if app_id == APPLICATION_ID and "meta" in tables:
+        _check_version(conn, path)
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if mode.lower() != "wal":
+        raise LabelsError(f"{path}: SQLite cannot use WAL mode here (got {mode!r}); put the "
+                          f"labels file on a local disk, or pass another --labels path")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        # statement by statement: executescript() would COMMIT our IMMEDIATE transaction
+        for stmt in SCHEMA.split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+        now = time.time()
+        conn.executemany("INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", [
+            ("schema_version", str(SCHEMA_VERSION)),
+            ("created", datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds")),
+            ("features_id", features_id),
+            ("revision", "0"),  # bumped by every record and undo (see LabelStore.changed)
+        ])
+        conn.execute("INSERT OR IGNORE INTO features VALUES (?, ?, 'created', 0, NULL)",
+                     (read_meta_in(conn)["features_id"], now))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    meta = _check_version(conn, path)
+    return meta
+
+
+def read_meta_in(conn: sqlite3.Connection) -> dict:
+    return dict(conn.execute("SELECT name, value FROM meta"))
+
+
+def _check_version(conn: sqlite3.Connection, path: Path) -> dict:
+    meta = read_meta_in(conn)
+    try:
+        version = int(meta.get("schema_version", ""))
+    except ValueError:
+        raise LabelsError(f"{path}: its schema_version is {meta.get('schema_version')!r}, "
+                          f"not a number; the file is damaged. Pass another --labels path.")
+    if version > SCHEMA_VERSION:
+        raise LabelsError(
+            f"{path}: written by a newer binlabel (labels schema version {version}; this "
+            f"one reads up to {SCHEMA_VERSION}). Upgrade binlabel to open it; the file "
+            f"was not modified.")
+    return meta
