@@ -1,0 +1,306 @@
+"""The ``features.h5`` file: created whole, filled batch by batch, resumable.
+
+Layout and attributes follow README.md ("features.h5"); h5py alone reads it.
+Why it survives SIGKILL, Ctrl-C and a full disk at any moment:
+
+- it is created under a temporary name with every dataset allocated at full
+  size (uncompressed, contiguous: compressed chunks break when a kill lands
+  mid-write, see NOTES.md) and renamed into place, so the output is either
+  absent or complete in structure, and no metadata moves afterwards;
+- each batch writes its rows (features, size, error), flushes, and only then
+  sets their status and flushes again: a row marked done is always written;
+- resuming reads ``status``: done rows are skipped, pending and failed ones
+  computed (a failed file may have been fixed since).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid as uuidlib
+from datetime import datetime, timezone
+from typing import Iterable, Sequence
+
+import h5py
+import numpy as np
+
+FORMAT = "binlabel.features"
+FORMAT_VERSION = 1
+PENDING, DONE, FAILED = 0, 1, 2
+
+#: Attributes that must match for a run to resume into an existing file.
+IDENTITY = ("model", "weights", "preprocess", "box_mode", "context", "refs_sha256")
+
+_STR = h5py.string_dtype("utf-8")
+
+
+class StoreError(Exception):
+    """The output cannot be used as asked (other provenance, unreadable,
+    locked, disk full); the message says what to do."""
+
+
+def binlabel_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("binlabel")
+    except Exception:
+        return "unknown"
+
+
+def _early_dcpl() -> h5py.h5p.PropDCID:
+    """Allocate the whole dataset at creation, so writes never move metadata."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    return dcpl
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+
+
+def _runs(rows: np.ndarray) -> Iterable[tuple[int, int, int, int]]:
+    """Sorted row numbers as contiguous runs: (row_start, row_stop, i_start, i_stop)."""
+    if len(rows) == 0:
+        return
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    stops = np.concatenate([breaks, [len(rows)]])
+    for a, b in zip(starts, stops):
+        yield int(rows[a]), int(rows[b - 1]) + 1, int(a), int(b)
+
+
+def _disk_message(path: str, exc: BaseException) -> str:
+    import shutil
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        free = shutil.disk_usage(folder).free
+        space = f"{free / 1e6:.1f} MB free on that disk"
+    except OSError:
+        space = "free space unknown"
+    return (f"cannot write {path}: {exc} ({space}). Nothing already written is lost: "
+            "free some space and run the same command again to resume.")
+
+
+class FeatureStore:
+    """An open ``features.h5`` for writing. Use :meth:`open` to create or resume."""
+
+    def __init__(self, path: str, f: h5py.File):
+        self.path = path
+        self.f = f
+        self.n = f["status"].shape[0]
+        self.dim = f["features"].shape[1]
+
+    # ------------------------------------------------------------- opening
+
+    @classmethod
+    def open(cls, path: str, items: Sequence, attrs: dict, *, overwrite: bool = False,
+             extra_attrs: dict | None = None) -> "FeatureStore":
+        """Create ``path`` for ``items`` (each with ``.key .path .box .meta``),
+        or reopen it to resume when its identity attributes and keys match.
+
+        ``attrs`` holds model, weights, preprocess (JSON text), box_mode,
+        context, dim, refs_path and refs_sha256.
+        """
+        path = os.fspath(path)
+        _remove_partial(path)
+        if os.path.exists(path) and not overwrite:
+            store = cls._reopen(path)
+            try:
+                store._check(items, attrs)
+            except BaseException:
+                store.close()
+                raise
+            return store
+        return cls._create(path, items, attrs, extra_attrs or {})
+
+    @classmethod
+    def _reopen(cls, path: str) -> "FeatureStore":
+        try:
+            f = h5py.File(path, "r+")
+        except (OSError, ValueError) as e:
+            text = str(e)
+            if "lock" in text:
+                raise StoreError(f"{path} is open in another process (is another featurize "
+                                 "writing it?); wait for it, or choose another -o") from None
+            raise StoreError(f"{path} exists but is not a readable HDF5 file ({text}); "
+                             "move it away or pass --overwrite to replace it") from None
+        if _text(f.attrs.get("format", "")) != FORMAT:
+            f.close()
+            raise StoreError(f"{path} exists and is not a binlabel features file; "
+                             "choose another -o or pass --overwrite to replace it")
+        return cls(path, f)
+
+    def _check(self, items: Sequence, attrs: dict) -> None:
+        a = self.f.attrs
+        if int(a.get("format_version", -1)) != FORMAT_VERSION:
+            raise StoreError(f"{self.path} has format_version {a.get('format_version')!r}, "
+                             f"this featurize writes {FORMAT_VERSION}; pass --overwrite to replace it")
+        for name in IDENTITY:
+            have, want = a.get(name), attrs[name]
+            if name == "context":
+                same = have is not None and abs(float(have) - float(want)) < 1e-9
+            else:
+                same = have is not None and _text(have) == str(want)
+            if not same:
+                have_s = _text(have) if have is not None else "(none)"
+                raise StoreError(
+                    f"{self.path} was made with {name} = {have_s!r}, this run has {name} = {want!r}; "
+                    "pass --overwrite to replace it, or choose another -o")
+        keys = self.f["items/key"].asstr()[()]
+        if len(keys) != len(items) or any(k != it.key for k, it in zip(keys, items)):
+            raise StoreError(
+                f"{self.path} holds {len(keys)} items, this run has {len(items)} "
+                "(or other items: a different --limit?); pass --overwrite to replace it, "
+                "or choose another -o")
+
+    @classmethod
+    def _create(cls, path: str, items: Sequence, attrs: dict, extra: dict) -> "FeatureStore":
+        tmp = f"{path}.partial-{os.getpid()}"
+        n, dim = len(items), int(attrs["dim"])
+        try:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["format"] = FORMAT
+                f.attrs["format_version"] = FORMAT_VERSION
+                f.attrs["uuid"] = uuidlib.uuid4().hex
+                for name in ("model", "weights", "preprocess", "box_mode", "refs_path", "refs_sha256"):
+                    f.attrs[name] = str(attrs[name])
+                f.attrs["context"] = float(attrs["context"])
+                f.attrs["dim"] = dim
+                f.attrs["binlabel_version"] = binlabel_version()
+                f.attrs["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                f.attrs["complete"] = False
+                for k, v in extra.items():
+                    f.attrs[k] = v
+                dc = _early_dcpl
+                f.create_dataset("features", (n, dim), np.float16, dcpl=dc())
+                f.create_dataset("status", (n,), np.int8, dcpl=dc())
+                f.create_dataset("error", (n,), _STR, dcpl=dc())
+                g = f.create_group("items")
+                g.create_dataset("key", data=np.array([it.key for it in items], dtype=object), dtype=_STR)
+                g.create_dataset("path", data=np.array([it.path for it in items], dtype=object), dtype=_STR)
+                box = np.full((n, 4), np.nan, np.float32)
+                for i, it in enumerate(items):
+                    if it.box is not None:
+                        box[i] = it.box
+                g.create_dataset("box", data=box)
+                meta = [json.dumps(it.meta or {}, ensure_ascii=False, default=str) for it in items]
+                g.create_dataset("meta", data=np.array(meta, dtype=object), dtype=_STR)
+                g.create_dataset("image_size", (n, 2), np.int32, dcpl=dc())
+            os.replace(tmp, path)
+        except OSError as e:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise StoreError(_disk_message(path, e)) from None
+        return cls._reopen(path)
+
+    # ------------------------------------------------------------- state
+
+    @property
+    def uuid(self) -> str:
+        return _text(self.f.attrs["uuid"])
+
+    def status(self) -> np.ndarray:
+        return self.f["status"][()]
+
+    def todo(self) -> np.ndarray:
+        """Row numbers still to compute: pending and failed (retried)."""
+        return np.flatnonzero(self.status() != DONE)
+
+    def counts(self) -> dict:
+        s = self.status()
+        return {"done": int((s == DONE).sum()), "failed": int((s == FAILED).sum()),
+                "pending": int((s == PENDING).sum()), "total": int(len(s))}
+
+    # ------------------------------------------------------------- writing
+
+    def write(self, rows, features, sizes, errors: Sequence[str | None]) -> None:
+        """Write one batch: ``rows`` (row numbers), ``features`` [n, D] (any
+        float; rows of failed items ignored), ``sizes`` [n, 2] (displayed
+        width, height; 0 when unknown), ``errors`` (None for a done row)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
+            return
+        order = np.argsort(rows, kind="stable")
+        rows = rows[order]
+        feats = np.asarray(features, dtype=np.float16)[order]
+        sizes = np.asarray(sizes, dtype=np.int32).reshape(-1, 2)[order]
+        errs = [errors[i] for i in order]
+        failed = np.array([e is not None for e in errs])
+        feats[failed] = 0
+        status = np.where(failed, FAILED, DONE).astype(np.int8)
+        try:
+            fd, sd, ed, zd = self.f["features"], self.f["status"], self.f["error"], self.f["items/image_size"]
+            for r0, r1, i0, i1 in _runs(rows):
+                fd[r0:r1] = feats[i0:i1]
+                zd[r0:r1] = sizes[i0:i1]
+                ed[r0:r1] = np.array([e or "" for e in errs[i0:i1]], dtype=object)
+            self.f.flush()  # the rows are on disk before their status says so
+            for r0, r1, i0, i1 in _runs(rows):
+                sd[r0:r1] = status[i0:i1]
+            self.f.flush()
+        except OSError as e:
+            raise StoreError(_disk_message(self.path, e)) from None
+
+    def copy_rows_from(self, other: "FeatureStore") -> int:
+        """Copy the finished rows (done or failed) of a shard with the same keys
+        subset into this file, matched by key; returns how many."""
+        mine = {k: i for i, k in enumerate(self.f["items/key"].asstr()[()])}
+        st = other.status()
+        rows_o = np.flatnonzero(st != PENDING)
+        if len(rows_o) == 0:
+            return 0
+        keys = other.f["items/key"].asstr()[()]
+        rows = np.array([mine[keys[i]] for i in rows_o], dtype=np.int64)
+        feats = other.f["features"][()][rows_o]
+        sizes = other.f["items/image_size"][()][rows_o]
+        err_all = other.f["error"].asstr()[()]
+        errs = [err_all[i] if st[i] == FAILED else None for i in rows_o]
+        step = 4096
+        for a in range(0, len(rows), step):
+            self.write(rows[a:a + step], feats[a:a + step], sizes[a:a + step], errs[a:a + step])
+        return len(rows)
+
+    def set_complete(self, value: bool = True) -> None:
+        try:
+            self.f.attrs["complete"] = bool(value)
+            self.f.flush()
+        except OSError as e:
+            raise StoreError(_disk_message(self.path, e)) from None
+
+    def close(self) -> None:
+        if self.f.id.valid:
+            try:
+                self.f.close()
+            except OSError as e:  # a full disk while flushing on close
+                raise StoreError(_disk_message(self.path, e)) from None
+
+
+def _remove_partial(path: str) -> None:
+    """Remove creation leftovers of killed runs (never the output itself)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    prefix = os.path.basename(path) + ".partial-"
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix):
+            pid = name[len(prefix):]
+            if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
+                continue
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
