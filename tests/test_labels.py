@@ -339,7 +339,7 @@ def small_disk(tmp_path):
     d.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(d)],
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(d)],
                        capture_output=True, text=True)
     if r.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
@@ -352,12 +352,14 @@ def small_disk(tmp_path):
 def test_full_disk_is_a_clear_error_and_loses_nothing(small_disk):
     path = small_disk / "labels.sqlite"
     filler = small_disk / "filler"
-    filler.write_bytes(b"\0" * 64 * 1024)
+    # The WAL alone grows to ~4 MB before SQLite checkpoints it: 6 MB with 1 MB of filler
+    # fills up within a few dozen answers of 1 KB keys.
+    filler.write_bytes(b"\0" * 1024 * 1024)
     s = LabelStore(path, "F1", annotator="a")
     acked = []
     with pytest.raises(LabelsError) as e:
-        for i in range(10_000):
-            acked.append(s.record(f"{i:06d}-" + "x" * 400, "pos").id)
+        for i in range(100_000):
+            acked.append(s.record(f"{i:020x}-" + "x" * 1000, "pos", prob=0.5).id)
     msg = str(e.value)
     assert "disk is full" in msg and str(path) in msg and "Free some space" in msg
     assert len(acked) > 10
@@ -367,10 +369,10 @@ def test_full_disk_is_a_clear_error_and_loses_nothing(small_disk):
         ids = [r[0] for r in c.execute("SELECT id FROM answers ORDER BY id")]
     assert ids == acked
     filler.unlink()  # space freed: work resumes
-    s.record("after", "neg")
+    for i in range(50):
+        s.record(f"after-{i}", "neg")
     s.undo()
-    s.record("after", "neg")
     s.close()
     s = LabelStore(path, "F1", annotator="a")
-    assert s.counts()["answered"] == len(acked) + 1
+    assert s.counts() == {"pos": len(acked), "neg": 49, "skip": 0, "answered": len(acked) + 49}
     assert s.verify() == []

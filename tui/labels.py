@@ -24,7 +24,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from tui.labels_schema import (BUSY_TIMEOUT_S, LabelsError, LabelsMismatch, check_and_create,
                                connect, disk_full_error, is_disk_full)
@@ -32,6 +32,7 @@ from tui.labels_schema import (BUSY_TIMEOUT_S, LabelsError, LabelsMismatch, chec
 __all__ = ["LabelStore", "Answer", "LabelsMismatch", "LabelsError", "ANSWERS"]
 
 ANSWERS = ("pos", "neg", "skip")
+T = TypeVar("T")
 
 _COLS = "id, key, answer, annotator, time, prob, model_version, strategy, undone_at"
 # The latest answer not undone of every item, from the log (SQLite takes the bare columns from
@@ -134,24 +135,38 @@ class LabelStore:
             raise LabelsError(f"{self.path}: the label store is closed")
         return self._conn
 
-    @contextmanager
-    def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: takes the write lock up front so busy_timeout applies."""
+    def _transact(self, doing: str, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run body in one IMMEDIATE transaction (the write lock is taken up front, so
+        busy_timeout applies). On a full disk, checkpoint and truncate the WAL (it holds many
+        copies of the same pages) and try once more before reporting it."""
         with self._lock:
             conn = self._connection()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    try:
-                        conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass  # SQLite already rolled back (e.g. after SQLITE_FULL)
-                if isinstance(exc, sqlite3.Error):
+            for attempt in (1, 2):
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    result = body(conn)
+                    conn.execute("COMMIT")
+                    return result
+                except BaseException as exc:
+                    if conn.in_transaction:
+                        try:
+                            conn.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass  # SQLite already rolled back (e.g. after SQLITE_FULL)
+                    if not isinstance(exc, sqlite3.Error):
+                        raise
+                    if attempt == 1 and is_disk_full(exc) and self._shrink_wal(conn):
+                        continue
                     raise self._error(exc, doing) from exc
-                raise
+            raise AssertionError("unreachable")
+
+    @staticmethod
+    def _shrink_wal(conn: sqlite3.Connection) -> bool:
+        try:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error:
+            return False
+        return busy == 0
 
     @contextmanager
     def _read(self, doing: str) -> Iterator[sqlite3.Connection]:
@@ -202,9 +217,9 @@ class LabelStore:
                 f"{self.features_id}; the new features file {holds}, so the labels would "
                 f"land on the wrong items. Pass another --labels path to start new labels, "
                 f"or --attach to use these labels with this features file anyway.")
-        with self._write("attaching a features file") as c:
-            c.execute("INSERT OR IGNORE INTO features VALUES (?, ?, ?, ?, ?)",
-                      (self.features_id, time.time(), how, len(labelled), present))
+        self._transact("attaching a features file", lambda c: c.execute(
+            "INSERT OR IGNORE INTO features VALUES (?, ?, ?, ?, ?)",
+            (self.features_id, time.time(), how, len(labelled), present)))
         what = ("forced with --attach" if how == "attach"
                 else f"it holds {present} of the {len(labelled)} labelled items")
         self.notice = (f"labels {self.path.name} were made with features file {before}; "
@@ -233,15 +248,17 @@ class LabelStore:
         if strategy is not None and not isinstance(strategy, str):
             raise ValueError(f"strategy must be a string or None, got {strategy!r}")
         now = time.time()
-        with self._write("recording an answer") as conn:
-            cur = conn.execute(
+
+        def body(conn):
+            row_id = conn.execute(
                 "INSERT INTO answers (key, answer, annotator, time, prob, model_version, "
                 "strategy) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, answer, self.annotator, now, prob, model_version, strategy))
-            row_id = cur.lastrowid
-            conn.execute("INSERT OR REPLACE INTO current (key, answer_id, answer) VALUES (?, ?, ?)",
-                         (key, row_id, answer))
-            rev = self._bump(conn)
+                (key, answer, self.annotator, now, prob, model_version, strategy)).lastrowid
+            conn.execute("INSERT OR REPLACE INTO current (key, answer_id, answer) "
+                         "VALUES (?, ?, ?)", (key, row_id, answer))
+            return row_id, self._bump(conn)
+
+        row_id, rev = self._transact("recording an answer", body)
         self._after_bump(rev)
         return Answer(row_id, key, answer, self.annotator, now, prob, model_version, strategy,
                       None)
@@ -249,21 +266,27 @@ class LabelStore:
     def undo(self) -> Answer | None:
         """Mark this annotator's latest answer not yet undone as undone; None if none is left."""
         now = time.time()
-        with self._write("undoing an answer") as conn:
+
+        def body(conn):
             row = conn.execute(
                 f"SELECT {_COLS} FROM answers WHERE annotator = ? AND undone_at IS NULL "
                 f"ORDER BY id DESC LIMIT 1", (self.annotator,)).fetchone()
             if row is None:
-                return None
+                return None, None
+            key = row[1]
             conn.execute("UPDATE answers SET undone_at = ? WHERE id = ?", (now, row[0]))
-            prev = conn.execute("SELECT id, answer FROM answers WHERE key = ? AND undone_at IS NULL "
-                                "ORDER BY id DESC LIMIT 1", (row[1],)).fetchone()
+            prev = conn.execute("SELECT id, answer FROM answers WHERE key = ? AND "
+                                "undone_at IS NULL ORDER BY id DESC LIMIT 1", (key,)).fetchone()
             if prev is None:
-                conn.execute("DELETE FROM current WHERE key = ?", (row[1],))
+                conn.execute("DELETE FROM current WHERE key = ?", (key,))
             else:
                 conn.execute("INSERT OR REPLACE INTO current (key, answer_id, answer) "
-                             "VALUES (?, ?, ?)", (row[1], *prev))
-            rev = self._bump(conn)
+                             "VALUES (?, ?, ?)", (key, *prev))
+            return row, self._bump(conn)
+
+        row, rev = self._transact("undoing an answer", body)
+        if row is None:
+            return None
         self._after_bump(rev)
         return Answer(*row[:-1], undone_at=now)
 
@@ -370,9 +393,9 @@ class LabelStore:
         if isinstance(ttl, bool) or not isinstance(ttl, numbers.Real) \
                 or not math.isfinite(ttl) or ttl <= 0:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
-        now = time.time()
-        got = []
-        with self._write("claiming items") as conn:
+
+        def body(conn):
+            now, got = time.time(), []
             conn.execute("DELETE FROM leases WHERE expires <= ?", (now,))
             rows = conn.execute("SELECT DISTINCT owner, host, pid FROM leases WHERE host = ?",
                                 (self._host,)).fetchall()
@@ -386,18 +409,19 @@ class LabelStore:
                     (k, self.owner, self.annotator, self._host, self._pid, now + ttl))
                 if cur.rowcount == 1:
                     got.append(k)
-        return got
+            return got
+
+        return self._transact("claiming items", body)
 
     def release(self, keys: Iterable[str] | None = None) -> None:
         """Give back our leases on keys (all of ours if None)."""
         if keys is None:
-            with self._write("releasing items") as conn:
-                conn.execute("DELETE FROM leases WHERE owner = ?", (self.owner,))
+            self._transact("releasing items", lambda c: c.execute(
+                "DELETE FROM leases WHERE owner = ?", (self.owner,)))
             return
-        keys = self._keys(keys)
-        with self._write("releasing items") as conn:
-            conn.executemany("DELETE FROM leases WHERE owner = ? AND key = ?",
-                             [(self.owner, k) for k in keys])
+        pairs = [(self.owner, k) for k in self._keys(keys)]
+        self._transact("releasing items", lambda c: c.executemany(
+            "DELETE FROM leases WHERE owner = ? AND key = ?", pairs))
 
     def leased_by_others(self) -> set[str]:
         """Keys with a live lease held by another owner (another process or window)."""
