@@ -1,0 +1,329 @@
+"""Read-only access to a `features.h5` file (format version 1, see README.md).
+
+Why a class of its own: the sampler must score pools larger than memory, and
+the featurize job may still be writing the file. So the float16 matrix is never
+copied whole: `iter_chunks()` yields float32 blocks, from a memory map of the
+contiguous dataset when HDF5 stored it contiguously and uncompressed (the
+fastest path: no HDF5 call per block), else through h5py reads. Per-item text
+(path, meta) is read on demand; only keys (fixed-width bytes, sorted for
+lookup) and the status column live in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterator
+
+import h5py
+import numpy as np
+
+FORMAT = "binlabel.features"
+FORMAT_VERSION = 1
+PENDING, DONE, FAILED = 0, 1, 2
+_REQUIRED = ("features", "status", "items/key", "items/path", "items/box", "items/meta",
+             "items/image_size")
+
+
+class FeaturesError(ValueError):
+    """A features file that cannot be used; the message names the file and what is wrong."""
+
+
+def _open(path: Path) -> h5py.File:
+    # locking=False: featurize may hold the file open for writing at the same time.
+    try:
+        return h5py.File(path, "r", locking=False)
+    except TypeError:  # h5py < 3.5 has no locking argument
+        return h5py.File(path, "r")
+
+
+def _text(v) -> str:
+    return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
+
+
+class KeyList:
+    """The item keys in file order, as a read-only sequence of str (stored as bytes)."""
+
+    def __init__(self, raw: np.ndarray):
+        self._raw = raw
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [_text(k) for k in self._raw[i]]
+        return _text(self._raw[i])
+
+    def __iter__(self):
+        return (_text(k) for k in self._raw)
+
+
+class FeatureFile:
+    """One features file, opened read-only. Rows are items in file order."""
+
+    def __init__(self, path, chunk_rows: int | None = None):
+        self.filename = Path(os.fspath(path)).expanduser().absolute()
+        if not self.filename.is_file():
+            raise FeaturesError(f"{self.filename}: no such features file; run `featurize` first")
+        try:
+            self._h5 = _open(self.filename)
+        except OSError as exc:
+            raise FeaturesError(f"{self.filename}: not a readable HDF5 file ({exc})") from exc
+        try:
+            self._check()
+            self._load_keys()
+        except BaseException:
+            self._h5.close()
+            raise
+        self.chunk_rows = chunk_rows or max(1024, (32 << 20) // max(1, 2 * self.dim))
+        self._mm = None
+        self.refresh()
+
+    # ---- opening ---------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        f, p = self._h5, self.filename
+        fmt, ver = _text(f.attrs.get("format", "")), f.attrs.get("format_version")
+        if fmt != FORMAT:
+            raise FeaturesError(f"{p}: attribute format is {fmt!r}, expected {FORMAT!r}; "
+                                f"this is not a binlabel features file")
+        if ver is None or int(ver) > FORMAT_VERSION:
+            raise FeaturesError(f"{p}: format_version {ver!r}; this binlabel reads version "
+                                f"{FORMAT_VERSION}. Upgrade binlabel or re-run featurize.")
+        missing = [name for name in _REQUIRED if name not in f]
+        if missing:
+            raise FeaturesError(f"{p}: missing dataset(s) {', '.join(missing)}; the file is "
+                                f"incomplete or damaged. Re-run featurize.")
+        x = f["features"]
+        if x.ndim != 2 or x.dtype != np.float16:
+            raise FeaturesError(f"{p}: dataset features is {x.dtype}{list(x.shape)}, "
+                                f"expected float16 [N, D]")
+        self.n, self.dim = int(x.shape[0]), int(x.shape[1])
+        for name in _REQUIRED[1:]:
+            if f[name].shape[0] != self.n:
+                raise FeaturesError(f"{p}: dataset {name} has {f[name].shape[0]} rows, "
+                                    f"features has {self.n}; the file is damaged")
+        self.id = _text(f.attrs.get("uuid", ""))
+        if not self.id:
+            raise FeaturesError(f"{p}: attribute uuid is missing; the file cannot be told "
+                                f"apart from another. Re-run featurize.")
+        self.attrs = {k: (_text(v) if isinstance(v, (bytes, str)) else
+                          v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+
+    def _load_keys(self) -> None:
+        d = self._h5["items/key"]
+        step = 1 << 20
+        parts = [np.asarray(d[s:s + step]).astype("S") for s in range(0, self.n, step)]
+        raw = np.concatenate(parts) if parts else np.zeros(0, dtype="S20")
+        self._keys_raw = raw
+        self._order = np.argsort(raw, kind="stable").astype(np.int64 if self.n >= 2**31 else np.int32)
+        self._sorted = raw[self._order]
+        if self.n > 1 and np.any(self._sorted[1:] == self._sorted[:-1]):
+            dup = _text(self._sorted[1:][self._sorted[1:] == self._sorted[:-1]][0])
+            raise FeaturesError(f"{self.filename}: item key {dup} appears twice in items/key; "
+                                f"the file is damaged. Re-run featurize.")
+        self.keys = KeyList(raw)
+
+    def refresh(self) -> None:
+        """Re-read the status column (featurize may still be filling rows)."""
+        try:
+            self._h5.close()
+        except Exception:
+            pass
+        self._h5 = _open(self.filename)
+        self.status = np.asarray(self._h5["status"][:], dtype=np.int8)
+        self.done = self.status == DONE
+        self.complete = bool(self._h5.attrs.get("complete", False))
+        self._mm = self._memmap()
+
+    def _memmap(self):
+        """A float16 memory map of the dataset if it is contiguous and unfiltered, else None."""
+        d = self._h5["features"]
+        if d.chunks is not None or d.compression or self.n == 0:
+            return None
+        offset = d.id.get_offset()
+        if offset is None or d.dtype.byteorder == ">":
+            return None
+        if offset + self.n * self.dim * 2 > os.path.getsize(self.filename):
+            return None
+        return np.memmap(self.filename, dtype="<f2", mode="r", offset=offset, shape=(self.n, self.dim))
+
+    # ---- per item ------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __contains__(self, key) -> bool:
+        return self.get_index(key) is not None
+
+    def get_index(self, key: str) -> int | None:
+        """Row of an item key, or None if the file does not hold it."""
+        if not isinstance(key, str):
+            return None
+        k = key.encode("utf-8", "surrogateescape")
+        pos = int(np.searchsorted(self._sorted, k))
+        if pos < self.n and self._sorted[pos] == k:
+            return int(self._order[pos])
+        return None
+
+    def index_of(self, key: str) -> int:
+        i = self.get_index(key)
+        if i is None:
+            raise KeyError(f"item key {key!r} is not in {self.filename}")
+        return i
+
+    def indices_of(self, keys) -> np.ndarray:
+        """Rows of many keys at once (-1 for keys not in the file)."""
+        k = np.asarray([s.encode("utf-8", "surrogateescape") for s in keys], dtype="S")
+        if len(k) == 0 or self.n == 0:
+            return np.full(len(k), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self._sorted, k), self.n - 1)
+        ok = self._sorted[pos] == k
+        return np.where(ok, self._order[pos].astype(np.int64), -1)
+
+    def key(self, i: int) -> str:
+        return _text(self._keys_raw[i])
+
+    def path(self, i: int) -> str:
+        return _text(self._h5["items/path"][i])
+
+    def box(self, i: int) -> tuple | None:
+        b = self._h5["items/box"][i]
+        if np.isnan(b).any():
+            return None
+        return tuple(float(v) for v in b)
+
+    def meta(self, i: int) -> dict:
+        text = _text(self._h5["items/meta"][i])
+        try:
+            return json.loads(text) if text else {}
+        except json.JSONDecodeError:
+            return {"_meta_raw": text}
+
+    def image_size(self, i: int) -> tuple[int, int]:
+        w, h = self._h5["items/image_size"][i]
+        return int(w), int(h)
+
+    def error(self, i: int) -> str:
+        return _text(self._h5["error"][i]) if "error" in self._h5 else ""
+
+    # ---- vectors --------------------------------------------------------------------------
+
+    def rows(self, idx) -> np.ndarray:
+        """float32 rows for the given indices (any order), read in sorted order."""
+        idx = np.asarray(idx, dtype=np.int64)
+        out = np.empty((len(idx), self.dim), dtype=np.float32)
+        if len(idx) == 0:
+            return out
+        order = np.argsort(idx, kind="stable")
+        s = idx[order]
+        if self._mm is not None:
+            out[order] = self._mm[s]
+        else:
+            d = self._h5["features"]
+            uniq, inv = np.unique(s, return_inverse=True)
+            got = np.empty((len(uniq), self.dim), dtype=np.float16)
+            for j in range(0, len(uniq), 4096):
+                got[j:j + 4096] = d[uniq[j:j + 4096]]
+            out[order] = got[inv]
+        return out
+
+    def iter_chunks(self, start: int = 0, stop: int | None = None,
+                    rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, float32 block) over rows [start, stop); one reusable buffer, so a
+        consumer must use a block before asking for the next."""
+        stop = self.n if stop is None else stop
+        rows = rows or self.chunk_rows
+        buf32 = np.empty((rows, self.dim), dtype=np.float32)
+        buf16 = None if self._mm is not None else np.empty((rows, self.dim), dtype=np.float16)
+        d = self._h5["features"]
+        for a in range(start, stop, rows):
+            b = min(a + rows, stop)
+            if self._mm is not None:
+                np.copyto(buf32[:b - a], self._mm[a:b], casting="same_kind")
+            else:
+                d.read_direct(buf16, np.s_[a:b], np.s_[0:b - a])
+                np.copyto(buf32[:b - a], buf16[:b - a])
+            yield a, buf32[:b - a]
+
+    def dot(self, w: np.ndarray, bias: float = 0.0, out: np.ndarray | None = None,
+            rows: np.ndarray | None = None) -> np.ndarray:
+        """X @ w + bias for every row (float32 [N]) without a float32 copy of X.
+
+        float16 blocks go straight into torch's half-precision matrix-vector
+        product (float32 accumulation, ~10x faster here than numpy's float16 to
+        float32 cast); without torch, numpy on float32 blocks."""
+        w = np.asarray(w, dtype=np.float32).reshape(self.dim)
+        out = np.empty(self.n, dtype=np.float32) if out is None else out
+        mv = _half_mv()
+        if mv is None:
+            for a, block in self.iter_chunks():
+                np.matmul(block, w, out=out[a:a + len(block)])
+        else:
+            scale = float(np.abs(w).max()) or 1.0
+            w16 = (w / scale).astype(np.float16)
+            for a, block16 in self.iter_chunks16():
+                out[a:a + len(block16)] = mv(block16, w16)
+            out *= np.float32(scale)
+        out += np.float32(bias)
+        return out
+
+    def iter_chunks16(self, rows: int | None = None):
+        """(first row, float16 block): views of the memory map, or h5py reads into one buffer."""
+        rows = rows or max(self.chunk_rows, (256 << 20) // max(1, 2 * self.dim))
+        if self._mm is not None:
+            for a in range(0, self.n, rows):
+                yield a, self._mm[a:a + rows]
+            return
+        rows = self.chunk_rows
+        buf = np.empty((rows, self.dim), dtype=np.float16)
+        d = self._h5["features"]
+        for a in range(0, self.n, rows):
+            b = min(a + rows, self.n)
+            d.read_direct(buf, np.s_[a:b], np.s_[0:b - a])
+            yield a, buf[:b - a]
+
+    @property
+    def storage(self) -> str:
+        return "memmap" if self._mm is not None else "h5py"
+
+    def close(self) -> None:
+        self._mm = None
+        try:
+            self._h5.close()
+        except Exception:
+            pass
+
+    def __enter__(self) -> "FeatureFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"FeatureFile({str(self.filename)!r}, n={self.n}, dim={self.dim})"
+
+
+
+_MV = []
+
+
+def _half_mv():
+    """torch's float16 matrix-vector product as a numpy function, or None without torch."""
+    if not _MV:
+        try:
+            import warnings
+
+            import torch
+        except ImportError:
+            _MV.append(None)
+        else:
+            def mv(block16: np.ndarray, w16: np.ndarray) -> np.ndarray:
+                with warnings.catch_warnings():  # read-only memory maps are never written here
+                    warnings.simplefilter("ignore", UserWarning)
+                    t = torch.from_numpy(block16)
+                return torch.mv(t, torch.from_numpy(w16)).float().numpy()
+            _MV.append(mv)
+    return _MV[0]

@@ -1,0 +1,389 @@
+"""The sampler: which item to show next, and the model that learns from the answers.
+
+Why this shape: the person must never wait. `next()` pops from a queue that a
+background thread prepared (tui.trainer.BackgroundLoop), `record()` only writes
+the answer durably (tui.labels) and pokes that thread, which refits the
+classifier on every answer so far (coalescing answers that arrive during a
+fit), scores the whole pool from the float16 file (tui.features), ranks it by
+the current strategy (tui.strategies) and replaces the queue. The item already
+handed out by `next()` stays put until answered. In a team (several processes
+on one labels file) the queue's items are leased in the labels file, and the
+thread polls it every second so teammates' answers reach the model.
+
+Scale: pools up to ~10M items are scored whole after each fit (10M x 384 takes
+seconds here, see bench/sampler.py). Above `FULL_SCAN_MAX` the thread scores a
+fresh random sample of `SAMPLE_ROWS` rows plus the nearest neighbours of the
+latest positives instead, so maxprob searches a sample, not the whole pool.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from tui import strategies as S
+from tui.features import FeatureFile
+from tui.labels import LabelStore
+from tui.quality import prequential, prior_corrected
+from tui.trainer import DEFAULT_C, BackgroundLoop, Fitter, LinearModel, RowCache, _sigmoid
+
+FULL_SCAN_MAX = 12_000_000
+SAMPLE_ROWS = 2_000_000
+COLD_SAMPLE = 20_000
+_ANSWER = {True: "pos", False: "neg", None: "skip", "pos": "pos", "neg": "neg", "skip": "skip"}
+
+
+def default_labels_path(features_path) -> Path:
+    p = Path(os.fspath(features_path))
+    return p.with_name(p.stem + ".labels.sqlite")
+
+
+class Sampler:
+    """Active-learning sampler over one features file and one labels file."""
+
+    def __init__(self, features, labels=None, strategy: str = "entropy", target: str = "pos",
+                 random_share: float = 0.1, seed: int = 0, annotator: str | None = None,
+                 queue_size: int = 8, attach: bool = False, C: float = DEFAULT_C,
+                 poll: float = 1.0, lease_ttl: float = 120.0):
+        if not (isinstance(random_share, (int, float)) and 0.0 <= random_share <= 1.0):
+            raise ValueError(f"random_share must be a number in [0, 1], got {random_share!r}")
+        if not isinstance(queue_size, int) or queue_size < 1:
+            raise ValueError(f"queue_size must be an integer >= 1, got {queue_size!r}")
+        self._check_strategy(strategy, target)
+        self.features = features if isinstance(features, FeatureFile) else FeatureFile(features)
+        f = self.features
+        self.labels_path = Path(labels) if labels is not None else default_labels_path(f.filename)
+        self.store = LabelStore(self.labels_path, features_id=f.id,
+                                has_key=f.__contains__, annotator=annotator, attach=attach)
+        self.strategy, self.target, self.random_share = strategy, target, float(random_share)
+        self.queue_size, self.lease_ttl = queue_size, lease_ttl
+        self._rng = np.random.default_rng(seed)
+        self._seed = seed
+        self._lock = threading.RLock()
+        self._fitter = Fitter(f.dim, C)
+        self._cache = RowCache(f)
+        self._model: LinearModel | None = None
+        self._proba: np.ndarray | None = None          # P(pos) per row, from self._model
+        self._pos_left: float | None = None
+        self._queue: collections.deque = collections.deque()   # (row, strategy)
+        self._current: tuple[int, str] | None = None
+        self._anchor: int | None = None
+        self._similarity: tuple[int, np.ndarray] | None = None
+        self._claimed: set[int] = set()
+        self._leased: set[int] = set()
+        self._labels_gen = 0
+        self._fitted_gen = -1
+        self._closed = False
+        self._local_writes = 0
+        self._load_labels()
+        self._version = max([a.model_version or 0 for a in self._log] + [0])
+        self._rebuild(fit=False)              # a first queue (claimed) before the first fit
+        self._loop = BackgroundLoop(self._step, poll=poll)
+        self._loop.poke()
+
+    # ---- public API ------------------------------------------------------------------------
+
+    def next(self) -> str | None:
+        """The key of the item to show (the same until it is answered); None when none is left."""
+        with self._lock:
+            if self._current is not None and not self._answered[self._current[0]]:
+                return self.features.key(self._current[0])
+            self._current = None
+            while self._queue:
+                i, strat = self._queue.popleft()
+                if not self._answered[i] and i not in self._leased:
+                    self._current = (i, strat)
+                    return self.features.key(i)
+            return self._fallback()
+
+    def peek(self, n: int = 4) -> list[str]:
+        """The keys prepared after the current one (for pre-rendering)."""
+        with self._lock:
+            out = []
+            for i, _ in self._queue:
+                if len(out) >= n:
+                    break
+                if not self._answered[i] and i not in self._leased:
+                    out.append(self.features.key(i))
+            return out
+
+    def record(self, key: str, answer):
+        """Record True (pos), False (neg) or None (skip); durable when this returns.
+        Stores the current model's P(pos) for the item, its version and the strategy."""
+        if answer not in _ANSWER or isinstance(answer, (int, float)) and not isinstance(answer, bool):
+            raise ValueError(f"answer must be True (positive), False (negative) or None (skip), "
+                             f"got {answer!r}")
+        i = self._row(key)
+        with self._lock:
+            prob = None if self._proba is None else float(self._proba[i])
+            version = self._model.version if self._model is not None else None
+            strat = self._current[1] if self._current and self._current[0] == i else \
+                next((s for j, s in self._queue if j == i), "manual")
+        a = self.store.record(key, _ANSWER[answer], prob=prob, model_version=version, strategy=strat)
+        with self._lock:
+            self._local_writes += 1
+            self._apply(i, a.answer, a)
+            if self._current is not None and self._current[0] == i:
+                self._current = None
+        self._loop.poke()
+        return a
+
+    def undo(self) -> str | None:
+        """Undo this annotator's latest answer; its item is shown next. Returns its key."""
+        a = self.store.undo()
+        if a is None:
+            return None
+        left = [h for h in self.store.history(a.key) if h.undone_at is None]
+        with self._lock:
+            self._local_writes += 1
+            i = self.features.get_index(a.key)
+            self._log = [x for x in self._log if x.id != a.id]
+            if i is not None:
+                self._answered[i] = False
+                self._labels.pop(a.key, None)
+                if left:
+                    self._apply(i, left[-1].answer, None)
+                else:
+                    if self._current is not None:
+                        self._queue.appendleft(self._current)
+                    self._current = (i, a.strategy or "manual")
+            self._labels_gen += 1
+        self._loop.poke()
+        return a.key
+
+    def set_strategy(self, strategy: str, target: str | None = None, anchor: str | None = None):
+        """Switch strategy while running: entropy | maxprob | random | similar."""
+        target = self.target if target is None else target
+        self._check_strategy(strategy, target)
+        anchor_row = self._row(anchor) if anchor is not None else None
+        with self._lock:
+            if strategy == "similar":
+                anchor_row = anchor_row if anchor_row is not None else (
+                    self._anchor if self._anchor is not None else self._last_positive())
+                if anchor_row is None:
+                    raise ValueError("strategy 'similar' needs an item: use more_like(key), "
+                                     "or answer a positive first")
+                self._anchor = anchor_row
+            self.strategy, self.target = strategy, target
+        self._loop.poke()
+
+    def more_like(self, key: str) -> None:
+        """Show the nearest neighbours (cosine) of this item until the strategy is switched."""
+        self.set_strategy("similar", anchor=key)
+
+    def proba(self, key: str) -> float | None:
+        """The current model's probability of the target class for one item."""
+        i = self._row(key)
+        with self._lock:
+            if self._proba is None:
+                return None
+            p = float(self._proba[i])
+        return p if self.target == "pos" else 1.0 - p
+
+    def predict_proba(self, keys=None) -> np.ndarray | None:
+        """P(target) for every item in file order (or the given keys); None before a model."""
+        with self._lock:
+            p = self._proba
+        if p is None:
+            return None
+        if keys is not None:
+            p = p[np.asarray([self._row(k) for k in keys], dtype=np.int64)]
+        return p.copy() if self.target == "pos" else 1.0 - p
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until the model reflects every answer recorded so far."""
+        return self._loop.wait_idle(timeout)
+
+    @property
+    def model_version(self) -> int | None:
+        return self._model.version if self._model is not None else None
+
+    def stats(self) -> dict:
+        with self._lock:
+            log = list(self._log)
+            counts = dict(self._counts)
+            m, pos_left = self._model, self._pos_left
+            left = int(np.count_nonzero(self.features.done & ~self._answered))
+        out = {**counts, "left": left, "model_version": m.version if m else None,
+               "training": self._loop.busy, "strategy": self.strategy, "target": self.target,
+               "random_share": self.random_share, "positives_left": pos_left,
+               "error": str(self._loop.error) if self._loop.error else None}
+        out.update(prequential(log))
+        return out
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._loop.stop()
+        self.store.close()                    # releases our leases
+        self.features.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- state -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_strategy(strategy, target):
+        if strategy not in S.STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(S.STRATEGIES)}, got {strategy!r}")
+        if target not in ("pos", "neg"):
+            raise ValueError(f"target must be 'pos' or 'neg', got {target!r}")
+
+    def _row(self, key) -> int:
+        i = self.features.get_index(key)
+        if i is None:
+            raise KeyError(f"item key {key!r} is not in {self.features.filename}")
+        return i
+
+    def _load_labels(self) -> None:
+        """(Re)read every current answer from the labels file (ours and teammates')."""
+        while True:
+            with self._lock:
+                writes = self._local_writes
+            if self._load_labels_once(writes):
+                return
+
+    def _load_labels_once(self, writes: int) -> bool:
+        log = self.store.answers()
+        labels = {}
+        for a in log:
+            labels[a.key] = a.answer
+        answered = np.zeros(self.features.n, bool)
+        rows = self.features.indices_of(list(labels))
+        answered[rows[rows >= 0]] = True
+        with self._lock:
+            if writes != self._local_writes:
+                return False                  # record()/undo() ran meanwhile: read again
+            self._log, self._labels, self._answered = log, labels, answered
+            self._counts = self._count()
+            self._labels_gen += 1
+            return True
+
+    def _count(self) -> dict:
+        c = collections.Counter(self._labels.values())
+        out = {a: c.get(a, 0) for a in ("pos", "neg", "skip")}
+        out["answered"] = sum(out.values())
+        return out
+
+    def _apply(self, i: int, answer: str, a) -> None:
+        key = self.features.key(i)
+        self._labels[key] = answer
+        self._answered[i] = True
+        if a is not None:
+            self._log.append(a)
+        self._counts = self._count()
+        self._labels_gen += 1
+
+    def _last_positive(self) -> int | None:
+        for a in reversed(self._log):
+            if a.answer == "pos" and self._labels.get(a.key) == "pos":
+                return self.features.get_index(a.key)
+        return None
+
+    def _fallback(self) -> str | None:
+        """Queue empty (answers faster than fits): a random free item, leased at once."""
+        cand = self.features.done & ~self._answered
+        if self._leased:
+            cand[list(self._leased)] = False
+        if not cand.any():
+            return None
+        for i in S.random(self.features.n, 8, self._rng, cand):
+            if self.store.claim([self.features.key(int(i))], self.lease_ttl):
+                self._claimed.add(int(i))
+                self._current = (int(i), "random")
+                return self.features.key(int(i))
+        return None
+
+    # ---- background work -------------------------------------------------------------------
+
+    def _step(self, new_work: bool) -> None:
+        changed = self.store.changed()
+        if changed:
+            self._load_labels()
+        if new_work or changed:
+            self._rebuild()
+        elif self._claimed:
+            self.store.claim([self.features.key(i) for i in sorted(self._claimed)], self.lease_ttl)
+
+    def _rebuild(self, fit: bool = True) -> None:
+        """Refit if the labels changed, rescore, rank by the strategy, lease the new queue."""
+        f = self.features
+        with self._lock:
+            gen = self._labels_gen
+            pos = [i for k, a in self._labels.items() if a == "pos" for i in [f.get_index(k)] if i is not None]
+            neg = [i for k, a in self._labels.items() if a == "neg" for i in [f.get_index(k)] if i is not None]
+            strategy, target, anchor = self.strategy, self.target, self._anchor
+            answered = self._answered.copy()
+            current = self._current[0] if self._current else None
+        leased = {i for i in f.indices_of(list(self.store.leased_by_others())) if i >= 0}
+        model, proba = self._model, self._proba
+        if fit and gen != self._fitted_gen and pos and neg:
+            X = self._cache.get(np.asarray(pos + neg))
+            y = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
+            self._version += 1
+            model = self._fitter.fit(X, y, self._version)
+            proba = _sigmoid(f.dot(model.w, model.b))
+        elif not (pos and neg):
+            model, proba = None, None
+        if fit:
+            self._fitted_gen = gen
+        cand = f.done & ~answered
+        if leased:
+            cand[list(leased)] = False
+        if current is not None:
+            cand[current] = False
+        queue = self._rank(strategy, target, anchor, proba, cand, pos + neg)
+        keep = [] if current is None else [current]
+        want = [i for i, _ in queue[:self.queue_size + 1]]
+        got = set(f.indices_of(self.store.claim([f.key(i) for i in keep + want], self.lease_ttl)))
+        queue = [(i, s) for i, s in queue if i in got]
+        stale = self._claimed - got
+        if stale:
+            self.store.release([f.key(i) for i in stale])
+        pos_left = None
+        if proba is not None and model is not None:
+            pc = prior_corrected(proba, model.n_pos, model.n_neg)
+            pos_left = float(pc[f.done & ~answered].sum(dtype=np.float64))
+        with self._lock:
+            self._model, self._proba, self._pos_left = model, proba, pos_left
+            self._leased, self._claimed = leased, got
+            self._queue = collections.deque((i, s) for i, s in queue if not self._answered[i])
+
+    def _rank(self, strategy, target, anchor, proba, cand, labelled) -> list[tuple[int, str]]:
+        f, k = self.features, max(4 * self.queue_size, 32)
+        if strategy == "random":
+            return [(int(i), "random") for i in S.random(f.n, k, self._rng, cand)]
+        if strategy == "similar" and anchor is not None:
+            if self._similarity is None or self._similarity[0] != anchor:
+                self._similarity = (anchor, f.dot(f.rows([anchor])[0]))
+            return [(int(i), "similar") for i in S.similar(self._similarity[1], k, cand)]
+        if proba is None:     # cold start: no model until both classes are seen
+            return [(int(i), "coldstart") for i in self._cold_start(cand, labelled, k)]
+        ranked = S.entropy(proba, k, cand) if strategy == "entropy" else \
+            S.maxprob(proba, k, cand, target)
+        idx, is_rand = S.mix_random(ranked, self.random_share, self._rng, f.n, cand)
+        return [(int(i), "random" if r else strategy) for i, r in zip(idx, is_rand)]
+
+    def _cold_start(self, cand, labelled, k) -> np.ndarray:
+        """k-means++ seeding over a fixed random sample of the pool, seeded by the answers."""
+        f = self.features
+        if not hasattr(self, "_cold_rows"):
+            rng = np.random.default_rng(self._seed)
+            n = min(f.n, COLD_SAMPLE)
+            self._cold_rows = np.sort(rng.choice(f.n, n, replace=False)) if n else np.zeros(0, int)
+            self._cold_X = f.rows(self._cold_rows)
+        ok = cand[self._cold_rows]
+        if not ok.any():
+            return S.random(f.n, k, self._rng, cand)
+        centers = self._cache.get(np.asarray(labelled, np.int64)) if labelled else None
+        pick = S.kmeans_pp(self._cold_X[ok], k, self._rng, centers)
+        return self._cold_rows[np.flatnonzero(ok)[pick]]

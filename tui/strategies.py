@@ -1,0 +1,129 @@
+"""Query strategies: small pure functions from scores (or vectors) to row indices, modAL style.
+
+Each takes a candidate mask (True where an item may be shown: featurized, not
+answered, not leased by a teammate) and returns at most k indices, best first.
+Top-k uses `np.argpartition` (linear time) and sorts only the k picked, so a
+pool of millions costs one pass. Easy to read, to test on hand-made pools, and
+to benchmark apart from the sampler's plumbing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+STRATEGIES = ("entropy", "maxprob", "random", "similar")
+
+
+def top_k(score: np.ndarray, k: int, candidates: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the k highest scores among candidates, highest first (ties: lower index)."""
+    score = np.asarray(score, dtype=np.float32)
+    if candidates is not None:
+        score = np.where(candidates, score, -np.inf)
+        n_ok = int(np.count_nonzero(candidates))
+    else:
+        n_ok = len(score)
+    k = min(int(k), n_ok)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k < len(score):
+        part = np.argpartition(-score, k - 1)[:k]
+    else:
+        part = np.arange(len(score))
+    order = np.lexsort((part, -score[part]))
+    return part[order].astype(np.int64)
+
+
+def entropy(proba: np.ndarray, k: int, candidates: np.ndarray | None = None) -> np.ndarray:
+    """The most uncertain items: probability closest to 0.5 (maximum binary entropy)."""
+    return top_k(-np.abs(np.asarray(proba, np.float32) - np.float32(0.5)), k, candidates)
+
+
+def maxprob(proba: np.ndarray, k: int, candidates: np.ndarray | None = None,
+            target: str = "pos") -> np.ndarray:
+    """The items most likely of the target class (`proba` is P(pos); target 'neg' flips it)."""
+    p = np.asarray(proba, np.float32)
+    return top_k(p if target == "pos" else np.float32(1) - p, k, candidates)
+
+
+def random(n: int, k: int, rng: np.random.Generator,
+           candidates: np.ndarray | None = None) -> np.ndarray:
+    """k distinct candidates drawn uniformly. Rejection sampling when candidates are
+    plentiful (no pass over a pool of millions), an exact draw otherwise."""
+    if candidates is None:
+        return rng.choice(n, size=min(k, n), replace=False).astype(np.int64)
+    picked: list[int] = []
+    seen: set[int] = set()
+    for _ in range(8 * k + 16):
+        i = int(rng.integers(n)) if n else 0
+        if n and candidates[i] and i not in seen:
+            seen.add(i)
+            picked.append(i)
+            if len(picked) == k:
+                return np.asarray(picked, dtype=np.int64)
+    pool = np.flatnonzero(candidates)
+    pool = pool[~np.isin(pool, picked)]
+    extra = rng.choice(pool, size=min(k - len(picked), len(pool)), replace=False)
+    return np.concatenate([np.asarray(picked, np.int64), extra.astype(np.int64)])
+
+
+def similar(similarity: np.ndarray, k: int, candidates: np.ndarray | None = None) -> np.ndarray:
+    """Nearest neighbours: highest cosine similarity to the anchor item (rows are unit length)."""
+    return top_k(similarity, k, candidates)
+
+
+def kmeans_pp(X: np.ndarray, k: int, rng: np.random.Generator,
+              centers: np.ndarray | None = None) -> np.ndarray:
+    """k rows of X chosen by k-means++ seeding (D^2 sampling): each pick is drawn with
+    probability proportional to its squared distance to the nearest item already
+    picked or already answered (`centers`), so the first answers cover the pool's
+    clusters, including a small one, instead of its densest region."""
+    n = len(X)
+    k = min(int(k), n)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    X = np.asarray(X, np.float32)
+    sq = np.einsum("ij,ij->i", X, X)
+    d2 = np.full(n, np.inf, dtype=np.float64)
+    if centers is not None and len(centers):
+        C = np.asarray(centers, np.float32)
+        for s in range(0, len(C), 1024):
+            c = C[s:s + 1024]
+            dist = sq[:, None] - 2 * X @ c.T + np.einsum("ij,ij->i", c, c)[None, :]
+            d2 = np.minimum(d2, dist.min(axis=1))
+    picked: list[int] = []
+    for _ in range(k):
+        w = np.where(np.isfinite(d2), np.maximum(d2, 0.0), 1.0)
+        if picked:
+            w[picked] = 0.0
+        total = w.sum()
+        if total <= 0:
+            rest = np.setdiff1d(np.arange(n), picked)
+            if not len(rest):
+                break
+            i = int(rng.choice(rest))
+        else:
+            i = int(rng.choice(n, p=w / total))
+        picked.append(i)
+        d2 = np.minimum(d2, np.maximum(sq - 2 * X @ X[i] + sq[i], 0.0))
+    return np.asarray(picked, dtype=np.int64)
+
+
+def mix_random(ranked: np.ndarray, share: float, rng: np.random.Generator, n: int,
+               candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Replace each slot of a ranked list by a uniform random candidate with probability
+    `share`; returns (indices, is_random). Random picks keep the live estimates honest
+    and find what the model never suggests."""
+    ranked = np.asarray(ranked, np.int64)
+    is_rand = rng.random(len(ranked)) < share if share > 0 else np.zeros(len(ranked), bool)
+    n_rand = int(is_rand.sum())
+    if not n_rand:
+        return ranked, is_rand
+    cand = np.ones(n, bool) if candidates is None else candidates.copy()
+    cand[ranked] = False
+    extra = random(n, n_rand, rng, cand)
+    out = ranked.copy()
+    slots = np.flatnonzero(is_rand)[:len(extra)]
+    out[slots] = extra
+    is_rand[:] = False
+    is_rand[slots] = True
+    return out, is_rand
