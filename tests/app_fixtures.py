@@ -1,0 +1,71 @@
+"""A small real pool for the app's tests: crops of scikit-learn's sample photos.
+
+Images are real JPEG and PNG files in a temporary folder; the features file is
+written with h5py per the README format (`tests/h5fixtures.py`); the features
+are colour histograms of the crops, real enough for the sampler to learn from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from h5fixtures import write_features
+
+
+def sample_photos() -> list[np.ndarray]:
+    from sklearn.datasets import load_sample_images
+
+    return list(load_sample_images().images)  # china.jpg, flower.jpg: 427x640x3 uint8
+
+
+def colour_features(pixels: np.ndarray, bins: int = 4) -> np.ndarray:
+    """A bins^3 colour histogram, plus the mean colour: a small real embedding."""
+    q = (pixels.reshape(-1, 3) // (256 // bins)).astype(np.int64)
+    idx = q[:, 0] * bins * bins + q[:, 1] * bins + q[:, 2]
+    hist = np.bincount(idx, minlength=bins ** 3).astype(np.float32)
+    return np.concatenate([hist / max(1, hist.sum()), pixels.reshape(-1, 3).mean(0) / 255])
+
+
+def make_pool(folder: Path, n_files: int = 16, n_boxes: int = 8, seed: int = 0,
+              names: list[str] | None = None) -> tuple[Path, list[str]]:
+    """Write `n_files` crops as JPEG/PNG, plus `n_boxes` boxes on the two full photos.
+
+    Returns (features.h5 path, keys in file order). `names` overrides the file names
+    of the first crops (for odd names: markup, escapes)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = sample_photos()
+    paths, boxes, feats, meta, sizes = [], [], [], [], []
+    for i in range(n_files):
+        photo = photos[i % 2]
+        h, w = rng.integers(80, 200), rng.integers(80, 200)
+        y, x = rng.integers(0, photo.shape[0] - h), rng.integers(0, photo.shape[1] - w)
+        crop = photo[y:y + h, x:x + w]
+        name = names[i] if names and i < len(names) else f"crop_{i:03d}.{'jpg' if i % 2 else 'png'}"
+        path = folder / name
+        Image.fromarray(crop).save(path, format="JPEG" if name.endswith("jpg") else "PNG")
+        paths.append(str(path))
+        boxes.append([np.nan] * 4)
+        feats.append(colour_features(crop))
+        meta.append({"source": "sklearn", "photo": ["china", "flower"][i % 2]})
+        sizes.append([w, h])
+    for j in range(2):
+        path = folder / f"photo_{j}.jpg"
+        Image.fromarray(photos[j]).save(path, format="JPEG", quality=92)
+    for i in range(n_boxes):
+        j = i % 2
+        photo = photos[j]
+        h, w = rng.integers(60, 160), rng.integers(60, 160)
+        y, x = rng.integers(0, photo.shape[0] - h), rng.integers(0, photo.shape[1] - w)
+        paths.append(str(folder / f"photo_{j}.jpg"))
+        boxes.append([float(x), float(y), float(x + w), float(y + h)])
+        feats.append(colour_features(photo[y:y + h, x:x + w]))
+        meta.append({"score": round(float(rng.uniform()), 3)})
+        sizes.append([photo.shape[1], photo.shape[0]])
+    out = folder / "features.h5"
+    keys = write_features(out, np.asarray(feats), paths=paths, boxes=np.asarray(boxes, np.float32),
+                          meta=meta, image_size=np.asarray(sizes, np.int32))
+    return out, keys

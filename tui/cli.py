@@ -1,0 +1,113 @@
+"""`annotate`: the command line of the TUI (and, later, of its subcommands).
+
+`annotate FEATURES [options]` opens the TUI. Subcommands (`annotate export ...`,
+`annotate predict ...`) are added by naming a module in `SUBCOMMANDS`; each
+module has its own `main(argv) -> int`. A features file literally named like a
+subcommand is opened as `annotate ./export`.
+
+A user mistake (a missing or invalid features file, a labels file of another
+features file) prints one clear message and exits 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+# name -> module with `main(argv) -> int`; other issues add theirs here.
+SUBCOMMANDS: dict[str, str] = {}
+
+GRAPHICS = ("auto", "kitty", "sixel", "halfcell", "unicode")
+
+
+def tui_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="annotate",
+        description="Label the items of a features file with one key each; a model "
+                    "learns from the answers and picks the next item.",
+        epilog="Keys: A/← negative, D/→ positive, S/Space skip, Backspace undo, "
+               "P probability, Z whole/crop, M strategy, N more like this, ? help, Q quit."
+               + (f" Subcommands: {', '.join(sorted(SUBCOMMANDS))}." if SUBCOMMANDS else ""))
+    p.add_argument("features", metavar="FEATURES", help="the features.h5 file to label")
+    p.add_argument("--labels", metavar="PATH",
+                   help="the labels file (default: labels.sqlite beside FEATURES)")
+    p.add_argument("--strategy", choices=("entropy", "maxprob", "random"), default="entropy",
+                   help="how the next item is picked (default: entropy)")
+    p.add_argument("--target", choices=("pos", "neg"), default="pos",
+                   help="the class maxprob looks for first (default: pos)")
+    p.add_argument("--annotator", metavar="NAME",
+                   help="who answers (default: the login name)")
+    p.add_argument("--graphics", choices=GRAPHICS, default=None,
+                   help="how images are drawn (default: $BINLABEL_GRAPHICS or auto: ask the "
+                        "terminal)")
+    p.add_argument("--random-share", type=_share, default=0.1, metavar="SHARE",
+                   help="share of random picks mixed in, 0 to 1 (default: 0.1)")
+    p.add_argument("--attach", action="store_true",
+                   help="use a labels file made for another features file (re-featurized "
+                        "items keep their labels by key)")
+    p.add_argument("--view", choices=("crop", "whole"), default="crop",
+                   help="start with the crop around the box or the whole image")
+    return p
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number between 0 and 1")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 1")
+    return value
+
+
+def _fail(message: str) -> int:
+    print(f"annotate: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return int(importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:]) or 0)
+    args = tui_parser().parse_args(argv)
+    return run_tui(args)
+
+
+def run_tui(args) -> int:
+    from tui.features import FeaturesError
+    from tui.labels_schema import LabelsError
+
+    path = Path(args.features)
+    if not path.exists():
+        return _fail(f"{path}: no such file; pass the features.h5 that featurize wrote")
+    if path.is_dir():
+        return _fail(f"{path}: is a folder; pass the features.h5 file inside it")
+    from tui.sampler import Sampler
+
+    try:
+        sampler = Sampler(str(path), labels=args.labels, strategy=args.strategy,
+                          target=args.target, random_share=args.random_share,
+                          annotator=args.annotator, attach=args.attach)
+    except (FeaturesError, LabelsError) as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"{path}: cannot be read as a features file ({exc})")
+    try:
+        from tui.app import AnnotateApp
+        from tui.graphics import choose_graphics
+
+        try:  # before the app starts, so that no terminal reply is read as a key
+            graphics = choose_graphics(requested=args.graphics or "auto")
+        except ValueError as exc:
+            return _fail(str(exc))
+        AnnotateApp(sampler, graphics, view=args.view).run()
+    finally:
+        sampler.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
