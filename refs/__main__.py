@@ -5,6 +5,7 @@ files missing or unreadable, no items), 2 when the list cannot be read."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from refs.check import render, summarize
@@ -41,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    print(render(summary, args.verify_images))
+    try:
+        print(render(summary, args.verify_images), flush=True)
+    except BrokenPipeError:  # `| head`: the reader has gone, nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 1 if summary.problems else 0
 
 

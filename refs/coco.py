@@ -116,7 +116,7 @@ def _boxes(src: str, anns: list, array: str, paths: dict, cats: dict) -> list[It
         if not isinstance(bbox, list) or len(bbox) != 4:
             raise RefsError(src, None, f"{where}: bbox is not a list of 4 numbers", bbox,
                             "[x, y, w, h]")
-        box = make_box(src, None, bbox, "xywh", where)
+        box = make_box(src, None, bbox, "xywh", where, strings=False)
         meta = {"image_id": iid}
         if "id" in a:
             meta["annotation_id"] = a["id"]

@@ -53,7 +53,7 @@ def parse_jsonl(src: str, text: str, base: str, box_format: str = "xyxy") -> lis
             if not isinstance(raw_box, list) or len(raw_box) != 4:
                 raise RefsError(src, line_no, "box is not a list of 4 numbers", raw_box,
                                 f"[{', '.join(_NAMES[box_format])}] or null")
-            box = make_box(src, line_no, raw_box, box_format)
+            box = make_box(src, line_no, raw_box, box_format, strings=False)
         meta = {k: v for k, v in rec.items() if k not in ("path", "box")}
         items.append(Item(resolve(p), box, meta, line_no))
     return items

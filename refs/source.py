@@ -84,9 +84,12 @@ def _at(where: str | None, problem: str) -> str:
     return problem if where is None else f"{where}: {problem}"
 
 
-def to_number(src: str, line, value, name: str, where: str | None = None) -> float:
-    """One coordinate from text or JSON: a finite number, not a bool."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+def to_number(src: str, line, value, name: str, where: str | None = None,
+              strings: bool = True) -> float:
+    """One coordinate: a finite number. Text formats give strings; JSON must
+    give a JSON number (not a string, not a boolean)."""
+    kinds = (int, float, str) if strings else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
         raise RefsError(src, line, _at(where, f"coordinate {name} is not a number"), value,
                         "a finite number")
     if isinstance(value, str) and "_" in value:
@@ -103,7 +106,8 @@ def to_number(src: str, line, value, name: str, where: str | None = None) -> flo
     return v
 
 
-def make_box(src: str, line, values, box_format: str, where: str | None = None) -> Box:
+def make_box(src: str, line, values, box_format: str, where: str | None = None,
+             strings: bool = True) -> Box:
     """Four values in ``box_format`` as an xyxy float box, validated.
 
     Coordinates may be negative or beyond the image (detectors do that);
@@ -111,7 +115,7 @@ def make_box(src: str, line, values, box_format: str, where: str | None = None) 
     number, is an error.
     """
     names = _BOX_NAMES[box_format].split()
-    a, b, c, d = (to_number(src, line, v, n, where) for v, n in zip(values, names))
+    a, b, c, d = (to_number(src, line, v, n, where, strings) for v, n in zip(values, names))
     if box_format == "xyxy":
         box = (a, b, c, d)
     elif box_format == "xywh":
