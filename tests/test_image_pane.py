@@ -1,0 +1,229 @@
+"""ImagePane in a real Textual app (App.run_test) for every protocol: what reaches the terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import io
+import os
+import re
+import threading
+
+import pytest
+from PIL import Image
+from textual.app import App
+from textual.geometry import Region
+
+from tui import encoders
+from tui.graphics import Graphics
+from tui.image_pane import ImagePane, _Prepared
+from tui.render import render_item
+
+IMAGES = os.path.join(os.path.dirname(__import__("sklearn.datasets").datasets.__file__), "images")
+CHINA, FLOWER = os.path.join(IMAGES, "china.jpg"), os.path.join(IMAGES, "flower.jpg")
+APC = re.compile(r"\x1b_G([^;\x1b]*)(?:;([^\x1b]*))?\x1b\\")
+
+
+def sync(test):
+    """Run an async test on its own event loop (no pytest asyncio plugin needed)."""
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        asyncio.run(test(*args, **kwargs))
+    return run
+
+
+class PaneApp(App):
+    CSS = "Screen { layout: horizontal; } #side { width: 30; }"
+
+    def __init__(self, graphics, **pane_kw):
+        super().__init__()
+        self.graphics, self.pane_kw = graphics, pane_kw
+        self.resized: list = []
+
+    def compose(self):
+        from textual.widgets import Static
+        yield ImagePane(self.graphics, **self.pane_kw)
+        yield Static("side", id="side")
+
+    def on_image_pane_resized(self, message: ImagePane.Resized) -> None:
+        self.resized.append(message.size_px)
+
+
+def graphics(protocol, terminal="kitty(0.35.2)", passthrough=False):
+    return Graphics(protocol, (10, 20), passthrough, passthrough, "", terminal)
+
+
+def recorder(app):
+    """Record what goes through the app's driver (the headless driver writes nowhere)."""
+    written: list[str] = []
+    app._driver.write = written.append
+    return written
+
+
+def prepare_in_thread(pane, token, path, box=(100, 50, 300, 250)):
+    pic = render_item(path, box, view="whole", size_px=pane.pixel_size())
+    t = threading.Thread(target=pane.prepare, args=(token, pic))
+    t.start()
+    t.join()
+
+
+def commands(written):
+    """The kitty graphics commands in the written text, as (keys dict, payload)."""
+    out = []
+    for ctl, payload in APC.findall("".join(written)):
+        out.append((dict(kv.split("=", 1) for kv in ctl.split(",") if kv), payload))
+    return out
+
+
+def pane_text(pane):
+    cols, rows = pane.content_size
+    return [s for s in pane.render_lines(Region(0, 0, cols, rows))]
+
+
+@sync
+async def test_kitty_frames_transmit_ahead_and_switch_with_a_few_bytes():
+    app = PaneApp(graphics("kitty"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        written = recorder(app)
+        pane = app.query_one(ImagePane)
+        assert pane.frames and pane.pixel_size() == (900, 800)
+        prepare_in_thread(pane, "a", CHINA)
+        prepare_in_thread(pane, "b", FLOWER)
+        cmds = commands(written)
+        first = cmds[0][0]
+        assert first["a"] == "t" and first["f"] == "100" and first["q"] == "2"
+        assert (first["s"], first["v"]) == ("900", "800")
+        root = first["i"]
+        upload = []                   # the payload chunks of the first transmission (a=t, then m=... chunks)
+        for keys, payload in cmds:
+            if keys.get("a") not in (None, "t"):
+                break
+            upload.append(payload)
+        data = base64.b64decode("".join(upload))
+        assert Image.open(io.BytesIO(data)).size == (900, 800)       # a real PNG of the pane's pixels
+        assert any(k.get("a") == "p" and k.get("U") == "1" and k["c"] == "90" and k["r"] == "40" for k, _ in cmds)
+        assert any(k.get("a") == "f" and k.get("i") == root for k, _ in cmds)  # b: a frame of the same image
+        assert all(k.get("q") == "2" for k, _ in cmds)                 # never a reply to be read as a key
+        assert sum(map(len, written)) <= 300_000 * 2
+
+        written.clear()
+        pane.show("a")
+        await pilot.pause()
+        cells_a = [s.text for s in pane_text(pane)]
+        assert cells_a[0].startswith(encoders.PLACEHOLDER) and len(cells_a) == 40
+        pane.show("b")
+        await pilot.pause()
+        at_key = "".join(written)
+        assert len(at_key.encode()) <= 8192 and len(at_key) < 100, at_key
+        assert commands(written)[-1][0] == {"a": "a", "i": root, "c": "2", "q": "2"}
+        assert [s.text for s in pane_text(pane)] == cells_a            # the cells do not change at all
+
+
+@sync
+async def test_kitty_ids_mode_places_new_id_and_deletes_discarded():
+    app = PaneApp(graphics("kitty", terminal="ghostty 1.1"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        written = recorder(app)
+        pane = app.query_one(ImagePane)
+        assert not pane.frames
+        prepare_in_thread(pane, "a", CHINA)
+        prepare_in_thread(pane, "b", FLOWER)
+        ids = [k["i"] for k, _ in commands(written) if k.get("a") == "t"]
+        assert len(set(ids)) == 2
+        written.clear()
+        pane.show("b")
+        await pilot.pause()
+        assert written == []
+        style = pane_text(pane)[3]._segments[0].style
+        assert style.color == encoders.id_color(int(ids[1]), pane._truecolor())
+        pane.discard("a")
+        assert commands(written) == [({"a": "d", "d": "I", "i": ids[0], "q": "2"}, "")]
+
+
+@sync
+async def test_kitty_passthrough_wraps_every_command_for_tmux():
+    app = PaneApp(graphics("kitty", passthrough=True))
+    async with app.run_test(size=(120, 40)):
+        written = recorder(app)
+        pane = app.query_one(ImagePane)
+        prepare_in_thread(pane, "a", CHINA)
+        text = "".join(written)
+        parts = re.findall(r"\x1bPtmux;(.*?)(?<!\x1b)\x1b\\", text, re.S)
+        assert text.startswith("\x1bPtmux;\x1b\x1b_G") and len(parts) == text.count("\x1bPtmux;")
+        inner = "".join(p.replace("\x1b\x1b", "\x1b") for p in parts)
+        assert commands([inner])[0][0]["a"] == "t"
+
+
+@sync
+async def test_sixel_encoded_ahead_and_written_once_per_show():
+    app = PaneApp(graphics("sixel", terminal="XTerm(390)"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        written = recorder(app)
+        pane = app.query_one(ImagePane)
+        prepare_in_thread(pane, "a", CHINA)
+        prepare_in_thread(pane, "b", FLOWER)
+        assert written == [] and pane.writes == 0          # encoded, nothing sent yet
+        item = pane._items["b"]
+        assert item.sixel.startswith("\x1bP") and item.sixel.endswith("\x1b\\") and len(item.sixel) <= 300_000
+        pane.show("a")
+        await pilot.pause()
+        before = pane.writes
+        pane.show("b")
+        await pilot.pause()
+        await pilot.pause()
+        assert pane.writes - before == len(item.sixel)     # once, not twice
+        lines = pane_text(pane)
+        assert all(s.text == "" for s in lines[:-1]) and item.sixel in lines[-1].text
+
+
+@pytest.mark.parametrize("protocol", ["halfcell", "unicode"])
+@sync
+async def test_text_renderers_draw_the_picture(protocol):
+    app = PaneApp(graphics(protocol, terminal=""))
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(ImagePane)
+        pic = Image.new("RGB", pane.pixel_size(), (255, 255, 255))
+        pic.paste((0, 0, 255), (0, 0, pic.width // 2, pic.height))
+        pane.prepare("x", pic)
+        pane.show("x")
+        await pilot.pause()
+        row = pane_text(pane)[20]
+        if protocol == "halfcell":
+            segs = row._segments
+            assert segs[0].text[0] == "▀" and segs[0].style.color.triplet == (0, 0, 255)
+            assert segs[-1].style.bgcolor.triplet == (255, 255, 255)
+        else:
+            assert row.text[:44] == " " * 44 and row.text[-44:] == "█" * 44
+        assert row.cell_length == 90
+
+
+@sync
+async def test_show_before_prepare_finishes_encodes_now_and_unknown_is_ignored():
+    app = PaneApp(graphics("halfcell"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(ImagePane)
+        pane.show("never-prepared")        # nothing to show: no crash, pane stays blank
+        pic = render_item(CHINA, None, size_px=pane.pixel_size())
+        with pane._lock:
+            pane._items["late"] = _Prepared(pic)   # as prepare() leaves it before encoding
+        pane.show("late")
+        await pilot.pause()
+        assert pane.current == "late" and pane._items["late"].grid == (90, 40)
+
+
+@sync
+async def test_resize_posts_pixel_size_and_forgets_old_encodings():
+    app = PaneApp(graphics("kitty"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        written = recorder(app)
+        pane = app.query_one(ImagePane)
+        prepare_in_thread(pane, "a", CHINA)
+        pane.show("a")
+        await pilot.pause()
+        root = pane._root_id
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert app.resized[-1] == (700, 600) and pane.pixel_size() == (700, 600)
+        assert ({"a": "d", "d": "I", "i": str(root), "q": "2"}, "") in commands(written)
+        assert pane.current is None

@@ -1,0 +1,299 @@
+"""The image pane: shows one item's picture, prepared ahead so that a keypress only swaps it.
+
+Why not textual-image's widget: it encodes on render (the keypress pays), sends kitty PNGs again on
+every change and sixel twice. Here a worker thread calls ``prepare`` for the next items; it encodes
+them, and with kitty transmits them to the terminal at once without displaying them. ``show`` then
+only switches: with kitty itself, one animation-frame command of a few dozen bytes (the placeholder
+cells never change); with other kitty-protocol terminals, the placeholder cells of another image id;
+with sixel, the ready sixel written once in the next frame; halfcell/unicode swap ready strips.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from dataclasses import dataclass, field
+
+from PIL import Image
+from rich.control import Control
+from rich.segment import ControlType, Segment
+from rich.style import Style
+from textual.geometry import Region
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+
+from tui import encoders
+from tui.graphics import Graphics
+
+DEFAULT_COLORS = {"kitty": 256, "sixel": 64}
+KITTY_MAX_FRAMES = 8          # frames kept in the terminal (kitty frames mode): memory stays bounded
+_NULL = Style()
+
+
+@dataclass
+class _Prepared:
+    image: Image.Image
+    grid: tuple[int, int] = (0, 0)      # (cols, rows) the encoding was made for
+    image_id: int = 0                   # kitty: the terminal's image id
+    frame: int = 0                      # kitty frames mode: the frame number
+    sixel: str = ""
+    lines: list = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class ImagePane(Widget):
+    """Shows one item's picture in the protocol that ``graphics`` names."""
+
+    DEFAULT_CSS = """
+    ImagePane { width: 1fr; height: 1fr; background: rgb(24,24,24); color: rgb(230,230,230); }
+    """
+
+    class Resized(Message):
+        """The pane's size in pixels changed: render and prepare again at ``size_px``."""
+
+        def __init__(self, pane: "ImagePane", size_px: tuple[int, int]) -> None:
+            super().__init__()
+            self.pane = pane
+            self.size_px = size_px
+
+    def __init__(self, graphics: Graphics, *, max_px: int = 0, colors: int | None = None, kitty_format: str = "png",
+                 frames: bool | None = None, **kw) -> None:
+        """``max_px``: kitty only, the longest side sent (the terminal scales up; 0: full pane pixels).
+        ``colors``: palette size, the size/sharpness trade (None: 256 for kitty PNG, 64 for sixel, which keeps a
+        photo at 120x40 cells of 10x20 px under 300 KB; 0 for kitty: true colour). ``frames``: kitty,
+        switch by animation frames (default: when the terminal is kitty itself)."""
+        super().__init__(**kw)
+        self.graphics = graphics
+        if colors is None:
+            colors = DEFAULT_COLORS.get(graphics.protocol, 0)
+        self.max_px, self.palette, self.kitty_format = max_px, colors, kitty_format
+        self.frames = graphics.kitty_frames if frames is None else frames
+        self._lock = threading.RLock()
+        self._items: dict[str, _Prepared] = {}
+        self._current: str | None = None
+        self._shown_grid = (0, 0)
+        self._last_px = (0, 0)
+        self._ids = itertools.count(random.randrange(1 << 16, 1 << 23))
+        self._root_grid = (0, 0)
+        self._root_id = 0             # frames mode: the one image id the placeholders name
+        self._frames_made = 0
+        self._free_frames: list[int] = []
+        self.writes = 0               # bytes this pane wrote outside the frame (for tests and benchmarks)
+
+    # ---- sizes -----------------------------------------------------------------------------------
+
+    def _grid(self) -> tuple[int, int]:
+        return (max(1, self.content_size.width), max(1, self.content_size.height))
+
+    def pixel_size(self) -> tuple[int, int]:
+        """The pane's size in pixels now: cells times the cell size."""
+        cols, rows = self._grid()
+        return (cols * self.graphics.cell_px[0], rows * self.graphics.cell_px[1])
+
+    def on_resize(self, event) -> None:
+        size = self.pixel_size()
+        if size != self._last_px:
+            first = self._last_px == (0, 0)
+            self._last_px = size
+            if not first:
+                self._forget_all()
+            self.post_message(self.Resized(self, size))
+
+    # ---- the API the app calls ------------------------------------------------------------------
+
+    def prepare(self, token: str, image: Image.Image) -> None:
+        """Encode ``image`` for the terminal now (any thread); kitty: transmit it, not displayed yet."""
+        with self._lock:
+            old = self._items.get(token)
+            if old is not None:
+                self._release(old)
+            item = self._items[token] = _Prepared(image)
+        self._encode(item)
+
+    def show(self, token: str) -> None:
+        """Display a prepared image at once (UI thread); encode it now if it is not ready."""
+        with self._lock:
+            item = self._items.get(token)
+        if item is None:
+            return
+        self._encode(item)
+        with self._lock:
+            self._current = token
+        if self.graphics.protocol == "kitty" and self.frames:
+            self._write(encoders.kitty_frame(item.image_id, item.frame, passthrough=self.graphics.passthrough))
+            if self._shown_grid != item.grid:
+                self.refresh()
+        else:
+            self.refresh()
+
+    def discard(self, token: str) -> None:
+        """Forget a prepared image; kitty: free it in the terminal."""
+        with self._lock:
+            item = self._items.pop(token, None)
+            if token == self._current:
+                self._current = None
+        if item is not None:
+            self._release(item)
+
+    @property
+    def current(self) -> str | None:
+        return self._current
+
+    # ---- encoding ----------------------------------------------------------------------------------
+
+    def _encode(self, item: _Prepared) -> None:
+        """Encode once for the current grid; a second caller waits for the first."""
+        with item.lock:
+            grid = self._grid()
+            if item.grid == grid:
+                return
+            if item.grid != (0, 0):
+                self._release(item)
+            cw, ch = self.graphics.cell_px
+            cols, rows = grid
+            canvas_px = (cols * cw, rows * ch)
+            proto = self.graphics.protocol
+            if proto == "kitty":
+                self._encode_kitty(item, canvas_px, grid)
+            elif proto == "sixel":
+                canvas = encoders.letterbox(item.image, (canvas_px[0], max(6, canvas_px[1] // 6 * 6)))
+                item.sixel = encoders.sixel_encode(canvas, self.palette or 256)
+            elif proto == "halfcell":
+                item.lines = encoders.halfcell_lines(encoders.letterbox(item.image, canvas_px), cols, rows)
+            else:
+                item.lines = encoders.unicode_lines(encoders.letterbox(item.image, canvas_px), cols, rows)
+            item.grid = grid
+
+    def _encode_kitty(self, item: _Prepared, canvas_px, grid) -> None:
+        scale = min(1.0, self.max_px / max(canvas_px)) if self.max_px else 1.0
+        size = (max(1, round(canvas_px[0] * scale)), max(1, round(canvas_px[1] * scale)))
+        canvas = encoders.letterbox(item.image, size)
+        pt = self.graphics.passthrough
+        opts = dict(passthrough=pt, fmt=self.kitty_format, colors=self.palette)
+        if not self.frames:
+            item.image_id = self._new_id()
+            self._write(encoders.kitty_upload(item.image_id, canvas, **opts)
+                        + encoders.kitty_place(item.image_id, *grid, passthrough=pt))
+            return
+        with self._lock:
+            if not self._root_id or self._root_grid != grid:
+                if self._root_id:
+                    self._write(encoders.kitty_delete(self._root_id, passthrough=pt))
+                self._root_id, self._root_grid = self._new_id(), grid
+                self._frames_made, self._free_frames = 1, []
+                item.image_id, item.frame = self._root_id, 1
+                seq = (encoders.kitty_upload(self._root_id, canvas, **opts)
+                       + encoders.kitty_place(self._root_id, *grid, passthrough=pt)
+                       + encoders.kitty_frame(self._root_id, 1, passthrough=pt, stop=True))
+            else:
+                item.image_id = self._root_id
+                if self._free_frames:
+                    item.frame = self._free_frames.pop(0)
+                    seq = encoders.kitty_upload(self._root_id, canvas, frame=item.frame, **opts)
+                else:
+                    if self._frames_made >= KITTY_MAX_FRAMES:
+                        self._evict_oldest()
+                    if self._free_frames:
+                        item.frame = self._free_frames.pop(0)
+                        seq = encoders.kitty_upload(self._root_id, canvas, frame=item.frame, **opts)
+                    else:
+                        self._frames_made += 1
+                        item.frame = self._frames_made
+                        seq = encoders.kitty_upload(self._root_id, canvas, new_frame=True, **opts)
+            self._write(seq)   # under the lock: frame numbers reach the terminal in the order given
+
+    def _evict_oldest(self) -> None:
+        for token, other in list(self._items.items()):
+            if token != self._current and other.frame:
+                self._items.pop(token)
+                self._free_frames.append(other.frame)
+                other.frame, other.grid = 0, (0, 0)
+                return
+
+    def _new_id(self) -> int:
+        truecolor = self._truecolor()
+        if truecolor:
+            return next(self._ids) & 0xFFFFFF or 1
+        return 16 + next(self._ids) % 216   # 8-bit colour cube index: survives a 256-colour terminal
+
+    def _truecolor(self) -> bool:
+        try:
+            return (self.app.console.color_system or "truecolor") == "truecolor"
+        except Exception:  # noqa: BLE001 - no app yet: assume the common case
+            return True
+
+    def _release(self, item: _Prepared) -> None:
+        if self.graphics.protocol != "kitty" or not item.image_id:
+            return
+        if self.frames:
+            with self._lock:
+                if item.image_id == self._root_id and item.frame and item.frame not in self._free_frames:
+                    self._free_frames.append(item.frame)
+        else:
+            self._write(encoders.kitty_delete(item.image_id, passthrough=self.graphics.passthrough))
+        item.image_id, item.frame, item.grid = 0, 0, (0, 0)
+
+    def _forget_all(self) -> None:
+        with self._lock:
+            items, self._items = list(self._items.values()), {}
+            self._current = None
+        for item in items:
+            self._release(item)
+        if self._root_id:
+            self._write(encoders.kitty_delete(self._root_id, passthrough=self.graphics.passthrough))
+            self._root_id = 0
+        self.refresh()
+
+    def _write(self, data: str) -> None:
+        """Straight to the terminal, outside the frame, through the driver's writer (thread-safe queue)."""
+        if not data:
+            return
+        self.writes += len(data.encode("utf-8"))
+        try:
+            driver = self.app._driver
+        except Exception:  # noqa: BLE001 - not mounted: nothing to write to
+            return
+        if driver is not None:
+            driver.write(data)
+
+    # ---- rendering ---------------------------------------------------------------------------------
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        cols, rows = self._grid()
+        with self._lock:
+            item = self._items.get(self._current) if self._current else None
+        proto = self.graphics.protocol
+        if item is None or item.grid != (cols, rows):
+            blank = Strip([Segment(" " * cols, self.rich_style)], cols)
+            return [blank.crop(crop.x, crop.right)] * crop.height
+        if proto == "sixel":
+            return self._sixel_lines(item, crop)
+        if proto == "kitty":
+            image_id = self._root_id if self.frames else item.image_id
+            lines = encoders.placeholder_lines(image_id, cols, rows, self._truecolor())
+            self._shown_grid = (cols, rows)
+        else:
+            lines = item.lines
+        out = []
+        for y in range(crop.y, crop.bottom):
+            segs = lines[y] if y < len(lines) else [Segment(" " * cols)]
+            out.append(Strip(segs, cols).crop(crop.x, crop.right))
+        return out
+
+    def _sixel_lines(self, item: _Prepared, crop: Region) -> list[Strip]:
+        """Empty lines (so no text is drawn over the picture) and the sixel on the last one."""
+        try:
+            if not self.screen.is_active:
+                return [Strip([])] * crop.height
+            region = self.screen.find_widget(self).visible_region
+        except Exception:  # noqa: BLE001 - not on screen
+            return [Strip([])] * crop.height
+        self.writes += len(item.sixel)
+        # control segments: zero width for Textual's cropping, written as they are
+        ctl = ((ControlType.CURSOR_FORWARD, 0),)
+        segs = [Segment(Control.move_to(region.x, region.y).segment.text, _NULL),
+                Segment(item.sixel, _NULL, ctl),
+                Segment(Control.move_to(region.right, region.bottom).segment.text, _NULL)]
+        return [Strip([])] * (crop.height - 1) + [Strip(segs, crop.width)]
