@@ -73,6 +73,7 @@ class ImagePane(Widget):
         self._lock = threading.RLock()
         self._items: dict[str, _Prepared] = {}
         self._current: str | None = None
+        self.painted: str | None = None   # the token the latest composed frame (or kitty frame switch) shows
         self._shown_grid = (0, 0)
         self._last_px = (0, 0)
         self._ids = itertools.count(random.randrange(1 << 16, 1 << 23))
@@ -125,6 +126,8 @@ class ImagePane(Widget):
             self._write(encoders.kitty_frame(item.image_id, item.frame, passthrough=self.graphics.passthrough))
             if self._shown_grid != item.grid:
                 self.refresh()
+            else:   # the cells stay; the switch is queued before the next frame: nothing to repaint
+                self.painted = token
         else:
             self.refresh()
 
@@ -265,6 +268,7 @@ class ImagePane(Widget):
         with self._lock:
             item = self._items.get(self._current) if self._current else None
         proto = self.graphics.protocol
+        self.painted = self._current if item is not None and item.grid == (cols, rows) else None
         if item is None or item.grid != (cols, rows):
             blank = Strip([Segment(" " * cols, self.rich_style)], cols)
             return [blank.crop(crop.x, crop.right)] * crop.height
