@@ -36,7 +36,16 @@ _STR = h5py.string_dtype("utf-8")
 
 class StoreError(Exception):
     """The output cannot be used as asked (other provenance, unreadable,
-    locked, disk full); the message says what to do."""
+    locked); the message says what to do."""
+
+    resumable = False
+
+
+class StoreWriteError(StoreError):
+    """Writing failed (a full disk): what was flushed before is intact and
+    the same command resumes once the cause is fixed."""
+
+    resumable = True
 
 
 def binlabel_version() -> str:
@@ -192,7 +201,7 @@ class FeatureStore:
                 os.unlink(tmp)
             except OSError:
                 pass
-            raise StoreError(_disk_message(path, e)) from None
+            raise StoreWriteError(_disk_message(path, e)) from None
         return cls._reopen(path)
 
     # ------------------------------------------------------------- state
@@ -241,7 +250,7 @@ class FeatureStore:
                 sd[r0:r1] = status[i0:i1]
             self.f.flush()
         except OSError as e:
-            raise StoreError(_disk_message(self.path, e)) from None
+            raise StoreWriteError(_disk_message(self.path, e)) from None
 
     def copy_rows_from(self, other: "FeatureStore") -> int:
         """Copy the finished rows (done or failed) of a shard with the same keys
@@ -267,14 +276,14 @@ class FeatureStore:
             self.f.attrs["complete"] = bool(value)
             self.f.flush()
         except OSError as e:
-            raise StoreError(_disk_message(self.path, e)) from None
+            raise StoreWriteError(_disk_message(self.path, e)) from None
 
     def close(self) -> None:
         if self.f.id.valid:
             try:
                 self.f.close()
             except OSError as e:  # a full disk while flushing on close
-                raise StoreError(_disk_message(self.path, e)) from None
+                raise StoreWriteError(_disk_message(self.path, e)) from None
 
 
 def _remove_partial(path: str) -> None:
