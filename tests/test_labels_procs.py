@@ -19,10 +19,13 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 # Records answers (undoing every `undo_every`-th) and prints each id once the call returned.
+# `pause` seconds between answers: a writer in a tight loop can starve the other one, since
+# SQLite's busy handler polls (a person answers far more slowly than either).
 WRITER = r"""
-import sys
+import sys, time
 from tui.labels import LabelStore
 path, name, count, undo_every = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+pause = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
 s = LabelStore(path, "F1", annotator=name)
 print("ready", flush=True)
 sys.stdin.readline()
@@ -33,6 +36,8 @@ while count < 0 or i < count:
     print("r", a.id, flush=True)
     if undo_every and i % undo_every == undo_every - 1:
         print("u", s.undo().id, flush=True)
+    if pause:
+        time.sleep(pause)
     i += 1
 s.close()
 print("done", flush=True)
@@ -90,7 +95,7 @@ def integrity(path):
 def test_two_processes_write_500_answers_each(tmp_path):
     path = tmp_path / "labels.sqlite"
     LabelStore(path, "F1", annotator="setup").close()
-    procs = [start(WRITER, path, name, 500, 0) for name in ("w1", "w2")]
+    procs = [start(WRITER, path, name, 500, 0, 0.001) for name in ("w1", "w2")]
     for p in procs:
         p.stdin.write("go\n")
         p.stdin.flush()

@@ -22,36 +22,20 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from tui.labels_schema import (BUSY_TIMEOUT_S, LabelsError, LabelsMismatch, check_and_create,
-                               connect, disk_full_error, is_disk_full)
+from tui.labels_schema import (ANSWERS, Answer, LabelsError, LabelsMismatch, check_and_create,
+                               check_record_args, connect, is_disk_full, sqlite_error)
 
 __all__ = ["LabelStore", "Answer", "LabelsMismatch", "LabelsError", "ANSWERS"]
 
-ANSWERS = ("pos", "neg", "skip")
 T = TypeVar("T")
 
 _COLS = "id, key, answer, annotator, time, prob, model_version, strategy, undone_at"
 # The latest answer not undone of every item, from the log (SQLite takes the bare columns from
 # the MAX row); the `current` table holds the same, maintained on every write.
 _FROM_LOG = "SELECT key, MAX(id), answer FROM answers WHERE undone_at IS NULL GROUP BY key"
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One row of the log, as recorded."""
-    id: int
-    key: str
-    answer: str
-    annotator: str
-    time: float
-    prob: float | None
-    model_version: int | None
-    strategy: str | None
-    undone_at: float | None
 
 
 def _host_id() -> str:
@@ -68,9 +52,7 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's live process (a teammate over SSH)
-        return True
-    except OSError:
+    except OSError:  # PermissionError: another user's live process (a teammate over SSH)
         return True
     return True
 
@@ -120,15 +102,7 @@ class LabelStore:
     # ---- plumbing -------------------------------------------------------------------------
 
     def _error(self, exc: sqlite3.Error, doing: str) -> LabelsError:
-        if is_disk_full(exc):
-            return disk_full_error(self.path, doing)
-        msg = str(exc)
-        if "locked" in msg or "busy" in msg:
-            return LabelsError(
-                f"{self.path}: another process kept the labels file locked for more than "
-                f"{BUSY_TIMEOUT_S:.0f} s while {doing}; nothing was written. Check for a "
-                f"stuck process using this file and try again.")
-        return LabelsError(f"{self.path}: SQLite error while {doing}: {msg}")
+        return sqlite_error(self.path, exc, doing)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -230,23 +204,7 @@ class LabelStore:
     def record(self, key: str, answer: str, prob: float | None = None,
                model_version: int | None = None, strategy: str | None = None) -> Answer:
         """Append an answer; it is committed and on disk when this returns."""
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"key must be a non-empty string, got {key!r}")
-        if answer not in ANSWERS:
-            raise ValueError(f"answer must be one of {ANSWERS}, got {answer!r}")
-        if prob is not None:
-            if isinstance(prob, bool) or not isinstance(prob, numbers.Real) \
-                    or not (0.0 <= float(prob) <= 1.0):  # NaN fails this too
-                raise ValueError(f"prob must be a probability in [0, 1] or None, got {prob!r}")
-            prob = float(prob)
-        if model_version is not None:
-            if isinstance(model_version, bool) or not isinstance(model_version, numbers.Integral) \
-                    or model_version < 0:
-                raise ValueError(f"model_version must be an integer >= 0 or None, "
-                                 f"got {model_version!r}")
-            model_version = int(model_version)
-        if strategy is not None and not isinstance(strategy, str):
-            raise ValueError(f"strategy must be a string or None, got {strategy!r}")
+        prob, model_version = check_record_args(key, answer, prob, model_version, strategy)
         now = time.time()
 
         def body(conn):
@@ -258,8 +216,9 @@ class LabelStore:
                          "VALUES (?, ?, ?)", (key, row_id, answer))
             return row_id, self._bump(conn)
 
-        row_id, rev = self._transact("recording an answer", body)
-        self._after_bump(rev)
+        with self._lock:  # _after_bump too, for a store shared by threads
+            row_id, rev = self._transact("recording an answer", body)
+            self._after_bump(rev)
         return Answer(row_id, key, answer, self.annotator, now, prob, model_version, strategy,
                       None)
 
@@ -284,10 +243,11 @@ class LabelStore:
                              "VALUES (?, ?, ?)", (key, *prev))
             return row, self._bump(conn)
 
-        row, rev = self._transact("undoing an answer", body)
-        if row is None:
-            return None
-        self._after_bump(rev)
+        with self._lock:
+            row, rev = self._transact("undoing an answer", body)
+            if row is None:
+                return None
+            self._after_bump(rev)
         return Answer(*row[:-1], undone_at=now)
 
     def labels(self) -> dict[str, str]:
@@ -388,7 +348,11 @@ class LabelStore:
         return dead
 
     def claim(self, keys: Iterable[str], ttl: float = 120.0) -> list[str]:
-        """Lease those of keys that no one else holds (renewing ours); return them in order."""
+        """Lease those of keys that no one else holds (renewing ours); return them in order.
+
+        Read labels() after claiming, not before: an item answered and released by someone
+        else between the two reads is then seen as answered. Re-claim within ttl to keep
+        a lease; a lease also dies with its process (pid checked on this host)."""
         keys = self._keys(keys)
         if isinstance(ttl, bool) or not isinstance(ttl, numbers.Real) \
                 or not math.isfinite(ttl) or ttl <= 0:

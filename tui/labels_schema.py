@@ -1,18 +1,23 @@
-"""The labels file on disk: its schema, its version and how it is opened.
+"""The labels file on disk: its schema and version, how it is opened, what a row may
+hold, and the errors a person sees.
 
-Kept apart from `tui.labels` so that the store's logic reads without SQL DDL in
-the way. Opening never modifies a file that is not ours: a foreign SQLite file
-or one written by a newer binlabel is refused before anything is written.
+Kept apart from `tui.labels` so that the store's logic reads without DDL and
+checks in the way. Opening never modifies a file that is not ours: a foreign
+SQLite file or one written by a newer binlabel is refused before anything is
+written.
 """
 
 from __future__ import annotations
 
+import numbers
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+ANSWERS = ("pos", "neg", "skip")
 SCHEMA_VERSION = 1
 # PRAGMA application_id: the bytes "binl", so `file(1)` and we can tell our files apart.
 APPLICATION_ID = 0x62696E6C
@@ -69,6 +74,43 @@ CREATE INDEX IF NOT EXISTS leases_owner ON leases (owner);
 """
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One row of the log, as recorded."""
+    id: int
+    key: str
+    answer: str
+    annotator: str
+    time: float          # Unix seconds
+    prob: float | None   # the model's probability of 'pos' shown before the answer
+    model_version: int | None
+    strategy: str | None  # the strategy that chose the item
+    undone_at: float | None
+
+
+def check_record_args(key, answer, prob, model_version, strategy):
+    """Refuse a bad row at the boundary, naming the value; return (prob, model_version)
+    as plain float and int (numpy scalars are welcome)."""
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"key must be a non-empty string, got {key!r}")
+    if answer not in ANSWERS:
+        raise ValueError(f"answer must be one of {ANSWERS}, got {answer!r}")
+    if prob is not None:
+        if isinstance(prob, bool) or not isinstance(prob, numbers.Real) \
+                or not (0.0 <= float(prob) <= 1.0):  # NaN fails this too
+            raise ValueError(f"prob must be a probability in [0, 1] or None, got {prob!r}")
+        prob = float(prob)
+    if model_version is not None:
+        if isinstance(model_version, bool) or not isinstance(model_version, numbers.Integral) \
+                or model_version < 0:
+            raise ValueError(f"model_version must be an integer >= 0 or None, "
+                             f"got {model_version!r}")
+        model_version = int(model_version)
+    if strategy is not None and not isinstance(strategy, str):
+        raise ValueError(f"strategy must be a string or None, got {strategy!r}")
+    return prob, model_version
+
+
 class LabelsError(RuntimeError):
     """A labels file that cannot be used; the message names the file and what to do."""
 
@@ -85,10 +127,19 @@ def is_disk_full(exc: BaseException) -> bool:
     return "disk is full" in str(exc)
 
 
-def disk_full_error(path: Path, doing: str) -> LabelsError:
-    return LabelsError(
-        f"{path}: the disk is full while {doing}; nothing was written and every answer "
-        f"recorded before is safe. Free some space on {path.parent} and try again.")
+def sqlite_error(path: Path, exc: sqlite3.Error, doing: str) -> LabelsError:
+    """The message a person sees for an SQLite failure: what happened and what to do."""
+    if is_disk_full(exc):
+        return LabelsError(
+            f"{path}: the disk is full while {doing}; nothing was written and every answer "
+            f"recorded before is safe. Free some space on {path.parent} and try again.")
+    msg = str(exc)
+    if "locked" in msg or "busy" in msg:
+        return LabelsError(
+            f"{path}: another process kept the labels file locked for more than "
+            f"{BUSY_TIMEOUT_S:.0f} s while {doing}; nothing was written. Check for a "
+            f"stuck process using this file and try again.")
+    return LabelsError(f"{path}: SQLite error while {doing}: {msg}")
 
 
 def connect(path: Path) -> sqlite3.Connection:
