@@ -69,3 +69,43 @@ def make_pool(folder: Path, n_files: int = 16, n_boxes: int = 8, seed: int = 0,
     keys = write_features(out, np.asarray(feats), paths=paths, boxes=np.asarray(boxes, np.float32),
                           meta=meta, image_size=np.asarray(sizes, np.int32))
     return out, keys
+
+
+# ---- driving the real app ---------------------------------------------------------------------
+
+def halfcell(notice: str = "halfcell graphics: images are coarse here") -> "object":
+    """A pinned graphics choice (no terminal query): halfcell, 10x20 px cells."""
+    from tui.graphics import Graphics
+
+    return Graphics(protocol="halfcell", cell_px=(10, 20), in_tmux=False, passthrough=False,
+                    notice=notice)
+
+
+async def wait_displayed(app, pilot, timeout: float = 20.0, not_key: str | None = None) -> str:
+    """Wait until an item's frame is painted (and, if given, it is not `not_key`)."""
+    import time
+
+    t0 = time.monotonic()
+    while app.displayed is None or app.displayed == not_key:
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"no item displayed within {timeout} s "
+                                 f"(status: {app.side.status!r})")
+        await pilot.pause(0.02)
+    return app.displayed
+
+
+def current_labels(labels_path) -> dict[str, str]:
+    """The labels file read with plain SQL: each key's latest answer not undone."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{labels_path}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT key, answer FROM answers WHERE undone_at IS NULL "
+                           "ORDER BY id").fetchall()
+    finally:
+        con.close()
+    return dict(rows)
+
+
+def panel_text(app) -> str:
+    return app.side.render().plain
