@@ -31,8 +31,8 @@ class Preprocess:
     resize: "squash" resizes straight to `size` (SigLIP); "shortest" resizes the
     shortest side to floor(size / crop_pct) and centre-crops `size` (timm's eval
     transform: DINOv2, EfficientNet). For a non-square `size` with "shortest",
-    the image is squashed to floor(size / crop_pct) per side, then centre-cropped,
-    as timm does.
+    the image is scaled, keeping its aspect, to cover floor(size / crop_pct),
+    then centre-cropped, as timm does.
     """
 
     size: tuple[int, int]  # (H, W)
@@ -103,7 +103,10 @@ def _resized_size(w: int, h: int, pre: Preprocess) -> tuple[int, int]:
         if w <= h:
             return s, int(s * h / w)
         return int(s * w / h), s
-    return math.floor(W / pre.crop_pct), math.floor(H / pre.crop_pct)
+    # timm's ResizeKeepRatio: cover floor(size / crop_pct) keeping the aspect ratio
+    th, tw = math.floor(H / pre.crop_pct), math.floor(W / pre.crop_pct)
+    ratio = min(h / th, w / tw)
+    return round(w / ratio), round(h / ratio)
 
 
 def input_geometry(w: int, h: int, pre: Preprocess) -> Geometry:
