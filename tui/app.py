@@ -81,9 +81,15 @@ class AnnotateApp(App[None]):
         with Horizontal(id="main"):
             yield PaintedImagePane(self.graphics)
             yield SidePanel(id="side")
-        notice = getattr(self.graphics, "notice", "") or ""
-        yield Static(literal_text(notice), id="notice")
+        yield Static(literal_text(self.notice), id="notice")
         yield Footer()
+
+    @property
+    def notice(self) -> str:
+        """The graphics notice and the labels file's notice (attached to another features file)."""
+        parts = [getattr(self.graphics, "notice", ""),
+                 getattr(getattr(self.sampler, "store", None), "notice", None)]
+        return " · ".join(p for p in parts if p)
 
     @property
     def pane(self) -> PaintedImagePane:
@@ -94,7 +100,7 @@ class AnnotateApp(App[None]):
         return self.query_one(SidePanel)
 
     def on_mount(self) -> None:
-        self.query_one("#notice").display = bool(getattr(self.graphics, "notice", ""))
+        self.query_one("#notice").display = bool(self.notice)
         self.side.view = self.view
         self.prefetcher = Prefetcher(self.pane.prepare, self._render)
         self._prefetch_worker()
