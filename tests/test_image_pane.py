@@ -228,3 +228,38 @@ async def test_resize_posts_pixel_size_and_forgets_old_encodings():
         assert app.resized[-1] == (700, 600) and pane.pixel_size() == (700, 600)
         assert ({"a": "d", "d": "I", "i": str(root), "q": "2"}, "") in commands(written)
         assert pane.current is None
+
+
+# ---- the real path: a minimal app on a pseudo-terminal (bench/tui_latency.py's fake terminal) -------
+
+@pytest.fixture(scope="module")
+def small_pool(tmp_path_factory):
+    from bench.tui_latency import build_pool
+    return build_pool(n_images=0, n_photos=6, n_rows=1000, folder=tmp_path_factory.mktemp("pool"))
+
+
+def run_pane(pool, protocol, keys=3, term="xterm-256color"):
+    import sys
+    from bench.tui_latency import drive
+    cmd = [sys.executable, "-m", "bench.tui_latency", "--child", "pane", "--graphics", protocol,
+           "--features", str(pool)]
+    return drive(cmd, keys, term=term, keep=True, quiet=0.3, think=0.05, ready_quiet=1.0)
+
+
+@pytest.mark.slow
+def test_pty_sixel_written_once_per_key(small_pool):
+    res = run_pane(small_pool, "sixel")
+    assert res["n"] == 3
+    for data, end in res["windows"]:
+        assert data.count(b"\x1bP0;0;0q") == 1, data[:200]          # one sixel image per keypress
+        assert data.index(b"\x1bP0;0;0q") < end
+
+
+@pytest.mark.slow
+def test_pty_kitty_key_writes_a_few_bytes_and_uploads_after(small_pool):
+    res = run_pane(small_pool, "kitty", term="xterm-kitty")
+    assert res["n"] == 3
+    for data, end in res["windows"]:
+        assert end <= 8192, data[:end]
+        assert b"\x1b_Ga=a," in data[:end]                           # the frame switch
+        assert b"a=f" in data[end:] or b"a=t" in data[end:]         # the next image goes up after
