@@ -144,9 +144,9 @@ def render(s: Summary, verify_images: bool) -> str:
         row("boxes per image", f"min {lo:,}, median {med:g}, max {hi:,}  "
             f"(over {s.box_images:,} images with boxes)")
     if r.duplicates:
-        ex = ", ".join(f"{r.where(d)} repeats {r.where(f)}" for d, f in r.duplicates[:SHOW])
-        more = ", ..." if len(r.duplicates) > SHOW else ""
-        row("duplicates", f"{len(r.duplicates):,} dropped, first kept: {ex}{more}")
+        ex = "; ".join(f"{r.where(d)} = {r.where(f)}" for d, f in r.duplicates[:3])
+        more = " ..." if len(r.duplicates) > 3 else ""
+        row("duplicates", f"{len(r.duplicates):,} dropped (first kept), e.g. {ex}{more}")
     else:
         row("duplicates", "none")
     row("image files", f"{s.images - len(s.bad_files):,} ok, {len(s.bad_files):,} missing "
