@@ -176,7 +176,8 @@ class LabelStore:
             "SELECT features_id FROM features ORDER BY attached_at")]
         if self.features_id in known:
             return
-        labelled = [r[0] for r in conn.execute("SELECT key FROM current")]
+        labelled = [r[0] for r in conn.execute(
+            "SELECT key FROM current WHERE answer IS NOT NULL")]
         present = None if has_key is None else sum(1 for k in labelled if has_key(k))
         before = known[-1] if known else "?"
         if attach:
@@ -212,9 +213,10 @@ class LabelStore:
                 "INSERT INTO answers (key, answer, annotator, time, prob, model_version, "
                 "strategy) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (key, answer, self.annotator, now, prob, model_version, strategy)).lastrowid
-            conn.execute("INSERT OR REPLACE INTO current (key, answer_id, answer) "
-                         "VALUES (?, ?, ?)", (key, row_id, answer))
-            return row_id, self._bump(conn)
+            rev = self._bump(conn)
+            conn.execute("INSERT OR REPLACE INTO current VALUES (?, ?, ?, ?)",
+                         (key, row_id, answer, rev + 1))
+            return row_id, rev
 
         with self._lock:  # _after_bump too, for a store shared by threads
             row_id, rev = self._transact("recording an answer", body)
@@ -236,12 +238,10 @@ class LabelStore:
             conn.execute("UPDATE answers SET undone_at = ? WHERE id = ?", (now, row[0]))
             prev = conn.execute("SELECT id, answer FROM answers WHERE key = ? AND "
                                 "undone_at IS NULL ORDER BY id DESC LIMIT 1", (key,)).fetchone()
-            if prev is None:
-                conn.execute("DELETE FROM current WHERE key = ?", (key,))
-            else:
-                conn.execute("INSERT OR REPLACE INTO current (key, answer_id, answer) "
-                             "VALUES (?, ?, ?)", (key, *prev))
-            return row, self._bump(conn)
+            rev = self._bump(conn)
+            conn.execute("INSERT OR REPLACE INTO current VALUES (?, ?, ?, ?)",
+                         (key, *(prev or (None, None)), rev + 1))
+            return row, rev
 
         with self._lock:
             row, rev = self._transact("undoing an answer", body)
@@ -253,19 +253,32 @@ class LabelStore:
     def labels(self) -> dict[str, str]:
         """Current label of every answered item: key -> 'pos' | 'neg' | 'skip'."""
         with self._read("reading labels") as conn:
-            conn.execute("BEGIN")  # one snapshot for the revision and the labels
+            conn.execute("BEGIN")  # one snapshot for the revision and the rows
             try:
                 rev = self._revision(conn)
-                if self._labels_cache is None or self._labels_cache[0] != rev:
-                    self._labels_cache = (rev, dict(conn.execute("SELECT key, answer FROM current")))
+                cache = self._labels_cache
+                if cache is None:
+                    cache = (rev, dict(conn.execute(
+                        "SELECT key, answer FROM current WHERE answer IS NOT NULL")))
+                elif cache[0] != rev:  # catch up with the rows changed since
+                    labels = cache[1]
+                    for k, a in conn.execute("SELECT key, answer FROM current WHERE rev > ?",
+                                             (cache[0],)):
+                        if a is None:
+                            labels.pop(k, None)
+                        else:
+                            labels[k] = a
+                    cache = (rev, labels)
             finally:
                 conn.execute("COMMIT")
-            return dict(self._labels_cache[1])
+            self._labels_cache = cache
+            return dict(cache[1])
 
     def counts(self) -> dict[str, int]:
         """{'pos', 'neg', 'skip', 'answered'} over the current labels."""
         with self._read("counting labels") as conn:
-            got = dict(conn.execute("SELECT answer, COUNT(*) FROM current GROUP BY answer"))
+            got = dict(conn.execute("SELECT answer, COUNT(*) FROM current "
+                                    "WHERE answer IS NOT NULL GROUP BY answer"))
         out = {a: got.get(a, 0) for a in ANSWERS}
         out["answered"] = sum(out.values())
         return out
@@ -305,7 +318,7 @@ class LabelStore:
             try:
                 log = {k: (i, a) for k, i, a in conn.execute(_FROM_LOG)}
                 cur = {k: (i, a) for k, i, a in conn.execute(
-                    "SELECT key, answer_id, answer FROM current")}
+                    "SELECT key, answer_id, answer FROM current WHERE answer IS NOT NULL")}
             finally:
                 conn.execute("COMMIT")
         for k in sorted(set(log) | set(cur)):

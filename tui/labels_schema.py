@@ -55,13 +55,17 @@ CREATE INDEX IF NOT EXISTS answers_current ON answers (key, id, answer) WHERE un
 -- undo and last(annotator=...)
 CREATE INDEX IF NOT EXISTS answers_annotator ON answers (annotator, id) WHERE undone_at IS NULL;
 -- The current label of every item, kept in the same transaction as the log (derived, never
--- the source of truth: LabelStore.verify() recomputes it from the log). Halves labels() time.
+-- the source of truth: LabelStore.verify() recomputes it from the log). `rev` is the revision
+-- that last changed the row, so a reader catches up with `rev > ?`; a row whose every answer
+-- was undone stays with answer NULL for that reason.
 CREATE TABLE IF NOT EXISTS current (
     key       TEXT PRIMARY KEY,
-    answer_id INTEGER NOT NULL,
-    answer    TEXT NOT NULL
+    answer_id INTEGER,
+    answer    TEXT,
+    rev       INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS current_answer ON current (answer);
+CREATE INDEX IF NOT EXISTS current_rev ON current (rev);
 CREATE TABLE IF NOT EXISTS leases (
     key       TEXT PRIMARY KEY,
     owner     TEXT NOT NULL,         -- annotator/host/pid/token: one per open store
@@ -191,9 +195,8 @@ def check_and_create(conn: sqlite3.Connection, path: Path, features_id: str) -> 
     try:
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         # statement by statement: executescript() would COMMIT our IMMEDIATE transaction
-        for stmt in SCHEMA.split(";"):
-            if stmt.strip():
-                conn.execute(stmt)
+        for stmt in _statements(SCHEMA):
+            conn.execute(stmt)
         now = time.time()
         conn.executemany("INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", [
             ("schema_version", str(SCHEMA_VERSION)),
@@ -210,6 +213,16 @@ def check_and_create(conn: sqlite3.Connection, path: Path, features_id: str) -> 
         raise
     meta = _check_version(conn, path)
     return meta
+
+
+def _statements(script: str):
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf
+            buf = ""
+    assert not buf.strip(), f"unfinished statement in SCHEMA: {buf!r}"
 
 
 def read_meta_in(conn: sqlite3.Connection) -> dict:
