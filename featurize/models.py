@@ -167,7 +167,7 @@ def _hub_file(name: str, repo: str, filenames) -> Path:
     last: Exception | None = None
     for fn in filenames:
         try:
-            return Path(hf_hub_download(repo, fn, local_files_only=_offline()))
+            return Path(hf_hub_download(repo, fn, local_files_only=_offline(), cache_dir=_hub_cache_dir()))
         except LocalEntryNotFoundError as e:
             last = e
         except EntryNotFoundError as e:
@@ -288,7 +288,8 @@ def _load_open_clip(spec: ModelSpec, name: str, weights: str | None):
     else:
         wid = arch if arch.startswith("hf-hub:") else f"open_clip:{arch}:{pretrained or ''}"
     try:
-        model = open_clip.create_model(arch, pretrained=pretrained, require_pretrained=True, weights_only=True)
+        model = open_clip.create_model(arch, pretrained=pretrained, require_pretrained=True, weights_only=True,
+                                       cache_dir=_hub_cache_dir())
     except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as e:
         repo = arch[7:] if arch.startswith("hf-hub:") else None
         if repo is None and pretrained and not Path(pretrained).exists():
