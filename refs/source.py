@@ -71,12 +71,12 @@ class PathResolver:
 
     def __init__(self, base: str):
         self.base = base
-        self._cache: dict[str, str] = {}
+        self.cache: dict[str, str] = {}
 
     def __call__(self, raw: str) -> str:
-        p = self._cache.get(raw)
+        p = self.cache.get(raw)
         if p is None:
-            p = self._cache[raw] = normalize_path(raw, self.base)
+            p = self.cache[raw] = normalize_path(raw, self.base)
         return p
 
 

@@ -44,16 +44,16 @@ def split_fields(src: str, line_no: int, s: str) -> list[str]:
 def parse_txt(src: str, text: str, base: str, box_format: str = "xyxy") -> list[Item]:
     """Items of a .txt list, in file order (duplicates not yet removed)."""
     resolve = PathResolver(base)
+    resolved = resolve.cache  # looked up inline: a call per line costs 10% here
     items: list[Item] = []
     append = items.append
     fast_xyxy = box_format == "xyxy"
     isfinite = math.isfinite
-    special = _SPECIAL.search
     for line_no, line in enumerate(text.split("\n"), 1):
         s = line.strip(_WS_CHARS)
         if not s or s[0] == "#":
             continue
-        if s.isascii() and special(s) is None:
+        if s.isascii() and '"' not in s and "'" not in s and "\\" not in s:
             fields = s.split()
         else:
             fields = split_fields(src, line_no, s)
@@ -77,7 +77,7 @@ def parse_txt(src: str, text: str, base: str, box_format: str = "xyxy") -> list[
             raise RefsError(src, line_no, f"{n} fields", _clip(s), _hint(fields))
         if not p or "\x00" in p:
             check_path(src, line_no, p)
-        append(Item(resolve(p), box, line=line_no))
+        append(Item(resolved.get(p) or resolve(p), box, line=line_no))
     return items
 
 
