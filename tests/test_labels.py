@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+import threading
 import time
 
 import pytest
@@ -143,6 +144,38 @@ def test_labels_cache_follows_other_writers(path):
     assert a.labels() == {"k": "neg"}
     b.undo()
     assert a.labels() == {"k": "pos"}
+
+
+def test_keys_are_data_never_sql(path):
+    s = LabelStore(path, "F1", annotator="a")
+    odd = ["a b", "ü/日本.jpg|1.0,2.0,3.0,4.0", "line\nbreak", "'; DROP TABLE answers; --", "%", "?"]
+    for k in odd:
+        s.record(k, "neg")
+    assert s.labels() == {k: "neg" for k in odd}
+    assert s.claim(odd) == odd
+
+
+def test_one_store_shared_by_threads(path):
+    """The app records on the UI thread while the sampler reads in a worker thread."""
+    s = LabelStore(path, "F1", annotator="a")
+    errors, seen = [], []
+
+    def reader():
+        try:
+            while len(seen) < 2 or seen[-1] < 200:
+                seen.append(len(s.labels()))
+                assert s.counts()["answered"] >= seen[-1]
+        except Exception as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    for i in range(200):
+        s.record(f"k{i}", ANSWERS[i % 3])
+    t.join(timeout=60)
+    assert not errors and not t.is_alive()
+    assert seen == sorted(seen) and seen[-1] == 200
+    assert s.verify() == []
 
 
 # ---- arguments ------------------------------------------------------------------------------

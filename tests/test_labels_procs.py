@@ -80,6 +80,18 @@ time.sleep(60)
 """
 
 
+# Opens a labels file that may not exist yet, at the same moment as others.
+OPENER = r"""
+import sys
+from tui.labels import LabelStore
+print("ready", flush=True)
+sys.stdin.readline()
+s = LabelStore(sys.argv[1], "F1", annotator=sys.argv[2])
+s.record(sys.argv[2], "pos")
+s.close()
+"""
+
+
 def start(script, *args):
     p = subprocess.Popen([sys.executable, "-c", script, *map(str, args)], cwd=ROOT,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
@@ -115,6 +127,22 @@ def test_two_processes_write_500_answers_each(tmp_path):
     s = LabelStore(path, "F1", annotator="w1")
     assert s.verify() == []
     assert s.counts()["answered"] == 100  # 50 keys each
+
+
+def test_four_processes_create_one_new_file_at_once(tmp_path):
+    path = tmp_path / "new.sqlite"
+    procs = [start(OPENER, path, f"p{i}") for i in range(4)]
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    for p in procs:
+        p.communicate(timeout=60)
+    assert [p.returncode for p in procs] == [0] * 4
+    s = LabelStore(path, "F1", annotator="check")
+    assert s.labels() == {f"p{i}": "pos" for i in range(4)}
+    assert s.verify() == []
+    with sqlite3.connect(str(path)) as c:
+        assert c.execute("SELECT COUNT(*) FROM features").fetchone()[0] == 1
 
 
 def test_sigkill_mid_stream_loses_no_acknowledged_answer(tmp_path):
