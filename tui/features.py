@@ -89,8 +89,8 @@ class FeatureFile:
         if fmt != FORMAT:
             raise FeaturesError(f"{p}: attribute format is {fmt!r}, expected {FORMAT!r}; "
                                 f"this is not a binlabel features file")
-        if ver is None or int(ver) > FORMAT_VERSION:
-            raise FeaturesError(f"{p}: format_version {ver!r}; this binlabel reads version "
+        if ver is None or not str(_text(ver)).isdigit() or int(ver) > FORMAT_VERSION:
+            raise FeaturesError(f"{p}: format_version {_text(ver)}; this binlabel reads version "
                                 f"{FORMAT_VERSION}. Upgrade binlabel or re-run featurize.")
         missing = [name for name in _REQUIRED if name not in f]
         if missing:

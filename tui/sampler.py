@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,9 @@ class Sampler:
                     if self._current is not None:
                         self._queue.appendleft(self._current)
                     self._current = (i, a.strategy or "manual")
+            else:
+                self._labels.pop(a.key, None)
+            self._counts = self._count()
             self._labels_gen += 1
         self._loop.poke()
         return a.key
@@ -311,8 +315,9 @@ class Sampler:
             self._load_labels()
         if new_work or changed:
             self._rebuild()
-        elif self._claimed:
+        elif self._claimed and time.monotonic() - self._claimed_at > self.lease_ttl / 3:
             self.store.claim([self.features.key(i) for i in sorted(self._claimed)], self.lease_ttl)
+            self._claimed_at = time.monotonic()
 
     def _rebuild(self, fit: bool = True) -> None:
         """Refit if the labels changed, rescore, rank by the strategy, lease the new queue."""
@@ -345,6 +350,7 @@ class Sampler:
         keep = [] if current is None else [current]
         want = [i for i, _ in queue[:self.queue_size + 1]]
         got = set(f.indices_of(self.store.claim([f.key(i) for i in keep + want], self.lease_ttl)))
+        self._claimed_at = time.monotonic()
         queue = [(i, s) for i, s in queue if i in got]
         stale = self._claimed - got
         if stale:

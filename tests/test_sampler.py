@@ -1,0 +1,232 @@
+"""The Sampler through its real path: an HDF5 features file, a SQLite labels file, the
+background thread. Invariants under random sequences (hypothesis), reopening, a team."""
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from tests.h5fixtures import write_features
+from tui.labels import LabelStore
+from tui.sampler import Sampler, default_labels_path
+
+
+def make_pool(path, n=80, d=8, seed=0, share=0.2):
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < share
+    X = rng.standard_normal((n, d))
+    X[y, 0] += 2.5
+    keys = write_features(path, X)
+    return keys, dict(zip(keys, y))
+
+
+class SamplerMachine(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self.dir = Path(tempfile.mkdtemp(prefix="sampler-sm-"))
+        self.keys, self.truth = make_pool(self.dir / "f.h5")
+        self.s = Sampler(self.dir / "f.h5", seed=0, poll=0.2, random_share=0.2)
+        self.answered: dict[str, str] = {}    # our model of the labels file
+        self.history: list[tuple[str, dict]] = []   # (key answered, labels before)
+        self.version = 0
+        self.checker = LabelStore(default_labels_path(self.dir / "f.h5"), self.s.features.id,
+                                  annotator="checker")
+
+    def teardown(self):
+        self.s.close()
+        self.checker.close()
+
+    def _labels_now(self):
+        return dict(self.s.store.labels())
+
+    @precondition(lambda self: len(self.answered) < len(self.keys))
+    @rule(kind=st.sampled_from(["truth", "pos", "neg", "skip"]))
+    def answer(self, kind):
+        key = self.s.next()
+        assert key is not None and key not in self.answered, "an answered item was shown again"
+        before = self._labels_now()
+        ans = {"truth": bool(self.truth[key]), "pos": True, "neg": False, "skip": None}[kind]
+        self.s.record(key, ans)
+        self.answered[key] = {True: "pos", False: "neg", None: "skip"}[ans]
+        self.history.append((key, before))
+
+    @rule()
+    def undo(self):
+        key = self.s.undo()
+        if not self.history:
+            assert key is None
+            return
+        want_key, before = self.history.pop()
+        assert key == want_key
+        self.answered.pop(key)
+        assert self._labels_now() == before, "undo did not restore the labels"
+        assert self.s.next() == key, "the undone item is not shown again"
+
+    @rule(strategy=st.sampled_from(["entropy", "maxprob", "random", "similar"]),
+          goal=st.sampled_from(["pos", "neg"]))
+    def switch(self, strategy, goal):
+        if strategy == "similar":
+            self.s.more_like(self.keys[3])
+        else:
+            self.s.set_strategy(strategy, target=goal)
+        assert self.s.stats()["strategy"] == strategy
+
+    @rule()
+    def wait(self):
+        self.s.wait_idle(timeout=30)
+        v = self.s.model_version           # None while one class is missing (after an undo)
+        if v is not None:
+            assert v >= self.version, "model versions went back"
+            self.version = v
+        st_ = self.s.stats()
+        have = {a for a in self.answered.values()}
+        if {"pos", "neg"} <= have:
+            assert self.s.model_version is not None and self.s.predict_proba() is not None
+
+    @rule()
+    def reopen(self):
+        shown = self.s.next()
+        self.s.close()
+        self.s = Sampler(self.dir / "f.h5", seed=1, poll=0.2)
+        assert self._labels_now() == self.answered
+        # undo history survives: the store knows our latest answer
+        if self.history:
+            last = self.s.store.last(1)[0].key
+            assert last == self.history[-1][0]
+        nxt = self.s.next()
+        assert nxt is None or nxt not in self.answered
+        del shown
+
+    @invariant()
+    def counts_match_the_labels_file(self):
+        st_ = self.s.stats()
+        c = self.checker.counts()
+        assert self.checker.labels() == self.answered
+        assert {k: st_[k] for k in c} == c
+        assert st_["left"] == len(self.keys) - len(self.answered)
+
+
+TestSamplerMachine = SamplerMachine.TestCase
+TestSamplerMachine.settings = settings(max_examples=12, stateful_step_count=25, deadline=None,
+                                       suppress_health_check=list(HealthCheck))
+
+
+def test_every_item_shown_once_then_none(tmp_path):
+    keys, truth = make_pool(tmp_path / "f.h5", n=40)
+    with Sampler(tmp_path / "f.h5", poll=0.1) as s:
+        seen = []
+        for _ in range(40):
+            k = s.next()
+            assert k not in seen
+            assert s.next() == k                   # stable until answered
+            seen.append(k)
+            s.record(k, bool(truth[k]))
+        assert s.next() is None and sorted(seen) == sorted(keys)
+        assert s.stats()["left"] == 0
+
+
+def test_records_prob_version_and_strategy(tmp_path):
+    keys, truth = make_pool(tmp_path / "f.h5", n=200, share=0.3)
+    with Sampler(tmp_path / "f.h5", strategy="maxprob", random_share=0.0, poll=0.1) as s:
+        while s.stats()["pos"] == 0 or s.stats()["neg"] == 0:
+            k = s.next()
+            a = s.record(k, bool(truth[k]))
+            assert a.strategy == "coldstart" and a.prob is None
+            s.wait_idle()
+        s.wait_idle()
+        k = s.next()
+        p = s.proba(k)
+        a = s.record(k, bool(truth[k]))
+        assert a.strategy == "maxprob" and a.prob == pytest.approx(p) and a.model_version >= 1
+        assert s.predict_proba([k])[0] == pytest.approx(p)
+        assert len(s.peek(3)) == 3 and k not in s.peek(8)
+        with pytest.raises(ValueError, match="answer must be True"):
+            s.record(s.next(), "yes")
+        with pytest.raises(KeyError, match="not in"):
+            s.record("nokey", True)
+        with pytest.raises(ValueError, match="strategy must be one of"):
+            s.set_strategy("best")
+
+
+def test_maxprob_finds_positives_and_the_target_swap_finds_negatives(tmp_path):
+    keys, truth = make_pool(tmp_path / "f.h5", n=600, d=8, share=0.1)
+    with Sampler(tmp_path / "f.h5", strategy="maxprob", random_share=0.0, poll=0.1) as s:
+        for _ in range(60):
+            k = s.next()
+            s.record(k, bool(truth[k]))
+            s.wait_idle()
+        got = s.stats()["pos"]
+        assert got >= 20, got                      # random finds ~6 in 60 answers (10%)
+        st_ = s.stats()
+        assert st_["positives_left"] is not None and 0 < st_["positives_left"] < 200
+        s.set_strategy("maxprob", target="neg")
+        s.wait_idle()
+        picks = [s.next()]
+        assert not any(truth[k] for k in picks) and s.proba(picks[0]) > 0.5
+
+
+def test_reopening_continues_model_versions_and_state(tmp_path):
+    keys, truth = make_pool(tmp_path / "f.h5", n=100, share=0.3)
+    s = Sampler(tmp_path / "f.h5", poll=0.1)
+    for _ in range(12):
+        k = s.next()
+        s.record(k, bool(truth[k]))
+        s.wait_idle()
+    v, labels, nxt = s.model_version, s.store.labels(), s.next()
+    s.close()
+    s = Sampler(tmp_path / "f.h5", poll=0.1)
+    s.wait_idle()
+    # versions go on above every version stored with an answer
+    assert s.store.labels() == labels and v is not None
+    assert s.model_version > max(x.model_version or 0 for x in s.store.answers())
+    assert s.next() not in labels
+    assert s.undo() in labels and s.stats()["answered"] == len(labels) - 1
+    s.close()
+
+
+def test_prequential_accuracy_of_random_picks_is_near_held_out(tmp_path):
+    rng = np.random.default_rng(3)
+    n, d = 3000, 8
+    w = rng.standard_normal(d)
+    X = rng.standard_normal((n, d))
+    y = (X @ w / np.linalg.norm(w) + 0.5 * rng.standard_normal(n)) > 0.3
+    keys = write_features(tmp_path / "f.h5", X)
+    truth = dict(zip(keys, y))
+    with Sampler(tmp_path / "f.h5", strategy="random", poll=0.05) as s:
+        for i in range(450):
+            k = s.next()
+            s.record(k, bool(truth[k]))
+            if i % 15 == 0:
+                s.wait_idle()
+        s.wait_idle()
+        p = s.predict_proba()
+        unlabelled = s._answered == False   # noqa: E712  (items the model never saw)
+        held_out = np.mean((p[unlabelled] >= 0.5) == y[unlabelled])
+        est = s.stats()["last500"]
+        assert est["n"] > 400 and abs(est["accuracy"] - held_out) < 0.05, (est, held_out)
+
+
+def test_two_annotators_never_share_an_item_and_see_each_others_answers(tmp_path):
+    keys, truth = make_pool(tmp_path / "f.h5", n=120)
+    a = Sampler(tmp_path / "f.h5", annotator="alice", poll=0.1, seed=1)
+    b = Sampler(tmp_path / "f.h5", annotator="bob", poll=0.1, seed=1)   # same seed on purpose
+    try:
+        for _ in range(25):
+            ka, kb = a.next(), b.next()
+            assert ka != kb, "two annotators were shown the same item"
+            assert kb not in a.peek(8) and ka not in b.peek(8)
+            a.record(ka, bool(truth[ka]))
+            b.record(kb, bool(truth[kb]))
+        a.wait_idle(), b.wait_idle()
+        import time
+        deadline = time.time() + 5
+        while time.time() < deadline and (a.stats()["answered"] < 50 or b.stats()["answered"] < 50):
+            time.sleep(0.1)
+        assert a.stats()["answered"] == b.stats()["answered"] == 50
+        assert {x.annotator for x in a.store.answers()} == {"alice", "bob"}
+    finally:
+        a.close(), b.close()

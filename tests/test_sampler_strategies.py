@@ -1,0 +1,151 @@
+"""Strategies and prequential statistics on small pools where the right answer is known."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score
+
+from tui import strategies as S
+from tui.quality import average_precision, prequential, prior_corrected, window_stats
+
+
+def test_entropy_picks_the_items_nearest_one_half():
+    p = np.array([0.01, 0.49, 0.9, 0.52, 0.7, 0.5, 0.3])
+    assert list(S.entropy(p, 3)) == [5, 1, 3]
+    cand = np.ones(7, bool)
+    cand[5] = False
+    assert list(S.entropy(p, 2, cand)) == [1, 3]
+
+
+def test_maxprob_and_its_target_swap():
+    p = np.array([0.2, 0.95, 0.6, 0.99, 0.01, 0.5])
+    assert list(S.maxprob(p, 2)) == [3, 1]
+    assert list(S.maxprob(p, 2, target="neg")) == [4, 0]
+    cand = np.array([1, 1, 1, 0, 1, 1], bool)
+    assert list(S.maxprob(p, 3, cand)) == [1, 2, 5]
+
+
+def test_top_k_is_exact_on_a_large_pool_and_respects_candidates():
+    rng = np.random.default_rng(0)
+    s = rng.random(100_000).astype(np.float32)
+    cand = rng.random(100_000) < 0.5
+    got = S.top_k(s, 50, cand)
+    want = np.flatnonzero(cand)[np.argsort(-s[cand], kind="stable")[:50]]
+    assert np.array_equal(got, want)
+    assert len(S.top_k(s, 10, np.zeros(100_000, bool))) == 0
+    assert len(S.top_k(s[:3], 10)) == 3
+
+
+def test_random_draws_distinct_candidates_only():
+    rng = np.random.default_rng(0)
+    cand = np.zeros(1000, bool)
+    cand[[3, 500, 999]] = True
+    assert sorted(S.random(1000, 10, rng, cand)) == [3, 500, 999]
+    got = S.random(1000, 100, rng, np.ones(1000, bool))
+    assert len(set(got.tolist())) == 100
+
+
+def test_similar_finds_the_nearest_neighbours_by_cosine():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 8))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    near = X[7] + 0.05 * rng.standard_normal((3, 8))
+    X[[20, 40, 60]] = near / np.linalg.norm(near, axis=1, keepdims=True)
+    cand = np.ones(200, bool)
+    cand[7] = False
+    assert set(S.similar(X @ X[7], 3, cand)) == {20, 40, 60}
+
+
+def test_mix_random_share_zero_keeps_the_ranking_and_one_replaces_all():
+    rng = np.random.default_rng(0)
+    ranked = np.arange(10)
+    out, is_rand = S.mix_random(ranked, 0.0, rng, 1000)
+    assert np.array_equal(out, ranked) and not is_rand.any()
+    out, is_rand = S.mix_random(ranked, 1.0, rng, 1000)
+    assert is_rand.all() and not set(out) & set(range(10)) and len(set(out)) == 10
+    shares = [S.mix_random(ranked, 0.1, rng, 1000)[1].mean() for _ in range(500)]
+    assert 0.07 < np.mean(shares) < 0.13
+
+
+def _rare_cluster_pool(rng, n=3000, d=16, rare=15):
+    centers = rng.standard_normal((6, d)) * 3
+    sizes = [n - rare - 4 * 300] + [300] * 4 + [rare]
+    X = np.concatenate([c + rng.standard_normal((m, d)) * 0.6 for c, m in zip(centers, sizes)])
+    y = np.repeat(np.arange(6), sizes)
+    return X / np.linalg.norm(X, axis=1, keepdims=True), y == 5
+
+
+def test_cold_start_finds_a_rare_cluster_sooner_than_random():
+    first_kpp, first_rand = [], []
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        X, rare = _rare_cluster_pool(rng)
+        pick = S.kmeans_pp(X, 100, rng)
+        first_kpp.append(np.argmax(rare[pick]) if rare[pick].any() else 100)
+        pick = S.random(len(X), 100, rng, np.ones(len(X), bool))
+        first_rand.append(np.argmax(rare[pick]) if rare[pick].any() else 100)
+    assert np.median(first_kpp) * 3 < np.median(first_rand), (first_kpp, first_rand)
+
+
+def test_kmeans_pp_avoids_what_is_already_answered():
+    X = np.repeat(np.eye(4), 50, axis=0) + 0.01
+    pick = S.kmeans_pp(X, 3, np.random.default_rng(0), centers=X[[0]])
+    assert len(set(pick // 50)) == 3 and 0 not in set(pick // 50)
+
+
+def test_average_precision_matches_scikit_learn():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y = rng.random(200) < 0.2
+        p = np.round(rng.random(200), 1)      # ties included
+        assert average_precision(y, p) == pytest.approx(average_precision_score(y, p))
+    assert average_precision(np.zeros(5, bool), np.ones(5)) is None
+    assert window_stats([])["accuracy"] is None
+
+
+class A:
+    def __init__(self, prob, answer, strategy="entropy"):
+        self.prob, self.answer, self.strategy = prob, answer, strategy
+
+
+def test_prequential_accuracy_lands_near_the_held_out_accuracy():
+    """Random-order answers, a model refit every 50: the live estimate over the last
+    500 must be near the held-out accuracy of the model at that time."""
+    rng = np.random.default_rng(0)
+    n, d = 3000, 10
+    w = rng.standard_normal(d)
+    X = rng.standard_normal((n, d))
+    y = (X @ w + rng.standard_normal(n) * 1.5) > 0
+    Xt = rng.standard_normal((4000, d))
+    yt = (Xt @ w + rng.standard_normal(4000) * 1.5) > 0
+    log, model = [], None
+    for i in range(1500):
+        p = None if model is None else float(model.predict_proba(X[i:i + 1])[0, 1])
+        log.append(A(p, "pos" if y[i] else "neg", "random"))
+        if i >= 20 and i % 50 == 0:
+            model = LogisticRegression(class_weight="balanced").fit(X[:i + 1], y[:i + 1])
+    held_out = model.score(Xt, yt)
+    st = prequential(log)
+    assert abs(st["last500"]["accuracy"] - held_out) < 0.04, (st["last500"], held_out)
+    assert st["random_last500"]["n"] == 500 and st["last100"]["n"] == 100
+    assert 0 < st["last500"]["brier"] < 0.25
+
+
+def test_stop_hint_needs_200_answers_at_98_percent():
+    good = [A(0.9, "pos") for _ in range(196)] + [A(0.9, "neg") for _ in range(4)]
+    st = prequential(good)
+    assert st["stop_hint"] and "98.0%" in st["stop_text"]
+    assert not prequential(good + [A(0.9, "neg")])["stop_hint"]        # 97.5%
+    assert not prequential(good[:199])["stop_hint"]
+    assert prequential([A(None, "pos"), A(0.2, "skip")])["last100"]["n"] == 0
+
+
+def test_prior_correction_turns_balanced_probabilities_into_counts():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20000, 5))
+    y = X[:, 0] + rng.standard_normal(20000) > 2.3          # ~5% positives
+    m = LogisticRegression(class_weight="balanced").fit(X, y)
+    p = m.predict_proba(X)[:, 1]
+    assert p.sum() > 3 * y.sum()                             # balanced: far too many
+    corrected = prior_corrected(p, int(y.sum()), int((~y).sum())).sum()
+    assert abs(corrected - y.sum()) < 0.25 * y.sum()
