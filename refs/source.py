@@ -38,6 +38,9 @@ def read_bytes(path: str) -> tuple[bytes, str]:
 
 def decode(path: str, data: bytes) -> str:
     """UTF-8 text without a BOM; invalid bytes are a RefsError at their line."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise RefsError(path, 1, "the file is UTF-16 (it starts with a UTF-16 byte order mark)",
+                        data[:2], "UTF-8 text (save it as UTF-8)")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:

@@ -200,3 +200,25 @@ def test_file_level_errors(tmp_path):
     assert "unknown extension: '(none)'" in str(e)
     e = error_of(write(tmp_path, "l.txt", OK), box_format="cxcywh")
     assert "unknown box format: 'cxcywh'" in str(e) and "xyxy or xywh or yxyx" in str(e)
+
+
+def test_utf16_file_is_named_as_such(tmp_path):
+    f = write(tmp_path, "l.txt", "a.jpg 1 2 3 4\r\n".encode("utf-16"))
+    e = error_of(f)
+    assert e.line == 1 and "UTF-16" in str(e) and "save it as UTF-8" in str(e)
+
+
+def test_the_garbage_collector_is_restored_after_reading(tmp_path):
+    import gc
+
+    assert gc.isenabled()
+    read_refs(write(tmp_path, "ok.txt", OK))
+    assert gc.isenabled()
+    error_of(write(tmp_path, "bad.txt", "a.jpg 3 1 2 2\n"))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        read_refs(write(tmp_path, "ok2.txt", OK))
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
