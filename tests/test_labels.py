@@ -238,8 +238,9 @@ def test_folder_given_as_labels_path(tmp_path):
         LabelStore(tmp_path, "F1", annotator="a")
 
 
-def test_not_sqlite_file_is_left_untouched(path):
-    path.write_bytes(b"path,x1,y1,x2,y2\n" * 300)
+@pytest.mark.parametrize("content", [b"path,x1,y1,x2,y2\n" * 300, b"x", b"SQLite format 2\0"])
+def test_not_sqlite_file_is_left_untouched(path, content):
+    path.write_bytes(content)
     before = path.read_bytes()
     with pytest.raises(LabelsError, match="not an SQLite database") as e:
         LabelStore(path, "F1", annotator="a")

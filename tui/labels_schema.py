@@ -21,6 +21,7 @@ ANSWERS = ("pos", "neg", "skip")
 SCHEMA_VERSION = 1
 # PRAGMA application_id: the bytes "binl", so `file(1)` and we can tell our files apart.
 APPLICATION_ID = 0x62696E6C
+SQLITE_HEADER = b"SQLite format 3\x00"
 # Long enough for 4 processes committing answers at once (a commit takes milliseconds),
 # short enough that a wedged writer is reported instead of freezing the UI forever.
 BUSY_TIMEOUT_S = 15.0
@@ -159,6 +160,16 @@ def connect(path: Path) -> sqlite3.Connection:
         raise LabelsError(f"{path}: the folder {parent} is not writable (SQLite needs to "
                           f"write its -wal and -shm files beside the labels file); pass "
                           f"another --labels path")
+    try:  # SQLite would silently take over a file of a few bytes: check the header first
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        head = b""
+    except OSError as exc:
+        raise LabelsError(f"{path}: cannot read the labels file ({exc.strerror}); check its "
+                          f"permissions, or pass another --labels path") from exc
+    if head and head != SQLITE_HEADER:
+        raise _foreign(path, f"not an SQLite database (it starts with {head[:8]!r})")
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                check_same_thread=False)
