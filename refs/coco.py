@@ -12,7 +12,9 @@ Three shapes are read:
 
 ``bbox`` is always ``[x, y, w, h]``. Image ``file_name`` values resolve
 against the folder of the file that lists them. Positions in messages and
-``Item.line`` are 0-based indices into the JSON array they come from.
+``Item.line`` are 0-based indices into the JSON array they come from
+(``annotations[4]``, ``images[0]``; ``detections[7]`` for the top-level list
+of detection results).
 Metadata kept: ``image_id``, ``annotation_id`` (the annotation ``id``),
 ``category_id``, ``category`` (its name, when categories are given),
 ``score`` and ``iscrowd`` when present.
@@ -37,7 +39,8 @@ def parse_coco(src: str, text: str, images: str | None = None) -> tuple[list[Ite
         if images is None:
             raise RefsError(src, None, "detection results need the images file that names "
                             "their image ids", None,
-                            "--images FILE (a COCO JSON with an images list, e.g. the ground truth)")
+                            "--images FILE: a COCO JSON with an images list, e.g. the "
+                            "ground truth")
         data, _ = read_bytes(images)
         img_doc = load_json(images, decode(images, data))
         if not isinstance(img_doc, dict) or not isinstance(img_doc.get("images"), list):
@@ -45,7 +48,7 @@ def parse_coco(src: str, text: str, images: str | None = None) -> tuple[list[Ite
                             'a COCO JSON object with an "images" list')
         paths, _ = _images(images, img_doc["images"])
         cats = _categories(images, img_doc.get("categories"))
-        return _boxes(src, doc, "", paths, cats), "coco-dets", warnings
+        return _boxes(src, doc, "detections", paths, cats), "coco-dets", warnings
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
         raise RefsError(src, None, f"not a COCO file: found {_kind(doc)}", None, _GT)
     if images is not None:

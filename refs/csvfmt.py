@@ -23,7 +23,8 @@ from refs.source import PathResolver, check_path, make_box
 XYXY = ("x1", "y1", "x2", "y2")
 XYWH = ("x", "y", "w", "h")
 _INT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)")
-_FLOAT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|[+-]?\.[0-9]+(?:[eE][+-]?[0-9]+)?")
+_EXP = r"(?:[eE][+-]?[0-9]+)?"
+_FLOAT = re.compile(rf"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?{_EXP}|[+-]?\.[0-9]+{_EXP}")
 
 
 def cell_value(s: str):
@@ -37,7 +38,7 @@ def cell_value(s: str):
     return s
 
 
-def _columns(src: str, header: list[str]) -> tuple[int, list[int] | None, str, list[tuple[int, str]]]:
+def _columns(src: str, header: list[str]):
     """Where the path and box are, the box format the header implies, and the
     metadata columns."""
     names = [h.strip() for h in header]
@@ -101,7 +102,7 @@ def parse_csv(src: str, text: str, base: str) -> tuple[list[Item], str]:
             raise RefsError(src, start, "a quote is left open (the record runs to the end "
                             "of the file)", None, "a closing double quote") from None
         raise RefsError(src, reader.line_num, f"bad CSV ({e})", None,
-                        'fields separated by commas, quoted with "..." and "" for a quote') from None
+                        'fields separated by commas, quoted "like ""this"""') from None
     if header is None:
         return [], "xyxy"
     return items, fmt

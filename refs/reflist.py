@@ -14,7 +14,7 @@ from refs.items import Item
 #: count 1-based lines; JSON formats count 0-based indices into a JSON array.
 UNITS = {
     "txt": "line", "csv": "line", "jsonl": "line",
-    "coco-gt": "annotations[]", "coco-images": "images[]", "coco-dets": "[]",
+    "coco-gt": "annotations[]", "coco-images": "images[]", "coco-dets": "detections[]",
     "folder": "file",
 }
 
@@ -49,7 +49,8 @@ class RefList:
 
     def where(self, position: int | None) -> str:
         """A position as a person finds it in the file: ``line 12``,
-        ``annotations[4]``, ``[7]`` or ``file 3``."""
+        ``annotations[4]``, ``detections[7]`` (the 7th record, from 0, of a
+        detection results list) or ``file 3``."""
         if position is None:
             return "?"
         unit = self.unit

@@ -89,7 +89,8 @@ def test_paths_with_control_characters_print_escaped(tmp_path):
 def test_duplicates_in_the_report(tmp_path):
     (tmp_path / "l.txt").write_text("a.jpg\n" * 8)
     text = render(summarize(read_refs(tmp_path / "l.txt")), verify_images=False)
-    assert "7 dropped (first kept), e.g. line 2 = line 1; line 3 = line 1; line 4 = line 1 ..." in text
+    assert ("7 dropped (first kept), e.g. line 2 = line 1; line 3 = line 1; "
+            "line 4 = line 1 ...") in text
     (tmp_path / "l.txt").write_text("a.jpg\nb.jpg\na.jpg\n")
     text = render(summarize(read_refs(tmp_path / "l.txt")), verify_images=False)
     assert "1 dropped (first kept), e.g. line 3 = line 1\n" in text

@@ -188,7 +188,7 @@ def test_coco_dets_without_images_file(tmp_path):
     gt = write(tmp_path, "gt.json", json.dumps(GT))
     f2 = write(tmp_path, "dets2.json", json.dumps([{"image_id": 3, "bbox": [0, 0, 1, 1]}]))
     e = error_of(f2, images=gt)
-    assert e.path == str(f2) and "[0]: unknown image id: 3" in str(e)
+    assert e.path == str(f2) and "detections[0]: unknown image id: 3" in str(e)
 
 
 def test_file_level_errors(tmp_path):

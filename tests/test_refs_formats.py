@@ -67,7 +67,7 @@ def test_example_coco_ground_truth_and_detections():
     assert d.box == pytest.approx((-0.4, 50.0, 20.0, 107.5))
     assert d.meta == {"image_id": 1, "category_id": 3, "category": "tree", "score": 0.42}
     assert d.path == str(EX_IMAGES / "china.jpg")
-    assert dets.where(2) == "[2]"
+    assert dets.where(2) == "detections[2]"
 
 
 def test_example_folder_lists_the_images_sorted():
@@ -276,7 +276,7 @@ def test_coco_duplicate_detections_are_reported_by_index(tmp_path):
     gt = write(tmp_path, "gt.json", json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}]}))
     r = read_refs(write(tmp_path, "d.json", json.dumps(dets)), images=gt)
     assert len(r.items) == 1 and r.duplicates == [(1, 0)]
-    assert r.where(r.duplicates[0][0]) == "[1]"
+    assert r.where(r.duplicates[0][0]) == "detections[1]"
 
 
 def test_unknown_extension_is_an_error(tmp_path):
