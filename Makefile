@@ -21,7 +21,7 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.demo $(DEMO_ARGS)
 
 bench: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.run_all
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
