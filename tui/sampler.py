@@ -74,6 +74,7 @@ class Sampler:
         self._current: tuple[int, str] | None = None
         self._anchor: int | None = None
         self._similarity: tuple[int, np.ndarray] | None = None
+        self._cold = None
         self._claimed: set[int] = set()
         self._leased: set[int] = set()
         self._labels_gen = 0
@@ -366,30 +367,24 @@ class Sampler:
 
     def _rank(self, strategy, target, anchor, proba, cand, labelled) -> list[tuple[int, str]]:
         f, k = self.features, max(4 * self.queue_size, 32)
-        if strategy == "random":
-            return [(int(i), "random") for i in S.random(f.n, k, self._rng, cand)]
         if strategy == "similar" and anchor is not None:
             if self._similarity is None or self._similarity[0] != anchor:
                 self._similarity = (anchor, f.dot(f.rows([anchor])[0]))
             return [(int(i), "similar") for i in S.similar(self._similarity[1], k, cand)]
-        if proba is None:     # cold start: no model until both classes are seen
-            return [(int(i), "coldstart") for i in self._cold_start(cand, labelled, k)]
-        ranked = S.entropy(proba, k, cand) if strategy == "entropy" else \
-            S.maxprob(proba, k, cand, target)
-        idx, is_rand = S.mix_random(ranked, self.random_share, self._rng, f.n, cand)
-        return [(int(i), "random" if r else strategy) for i, r in zip(idx, is_rand)]
+        rows = X = centers = None
+        if proba is None and strategy != "random":
+            rows, X = self._cold_sample()
+            centers = self._cache.get(np.asarray(labelled, np.int64)) if labelled else None
+        idx, tags = S.choose(strategy, k, cand, self._rng, proba, target, self.random_share,
+                             rows, X, centers)
+        return [(int(i), t) for i, t in zip(idx, tags)]
 
-    def _cold_start(self, cand, labelled, k) -> np.ndarray:
-        """k-means++ seeding over a fixed random sample of the pool, seeded by the answers."""
-        f = self.features
-        if not hasattr(self, "_cold_rows"):
+    def _cold_sample(self):
+        """A fixed random sample of the pool for the cold start's k-means++ seeding."""
+        if self._cold is None:
+            f = self.features
             rng = np.random.default_rng(self._seed)
             n = min(f.n, COLD_SAMPLE)
-            self._cold_rows = np.sort(rng.choice(f.n, n, replace=False)) if n else np.zeros(0, int)
-            self._cold_X = f.rows(self._cold_rows)
-        ok = cand[self._cold_rows]
-        if not ok.any():
-            return S.random(f.n, k, self._rng, cand)
-        centers = self._cache.get(np.asarray(labelled, np.int64)) if labelled else None
-        pick = S.kmeans_pp(self._cold_X[ok], k, self._rng, centers)
-        return self._cold_rows[np.flatnonzero(ok)[pick]]
+            rows = np.sort(rng.choice(f.n, n, replace=False)) if n else np.zeros(0, np.int64)
+            self._cold = (rows, f.rows(rows))
+        return self._cold

@@ -127,3 +127,29 @@ def mix_random(ranked: np.ndarray, share: float, rng: np.random.Generator, n: in
     is_rand[:] = False
     is_rand[slots] = True
     return out, is_rand
+
+
+def choose(strategy: str, k: int, candidates: np.ndarray, rng: np.random.Generator,
+           proba: np.ndarray | None = None, target: str = "pos", random_share: float = 0.0,
+           sample_rows: np.ndarray | None = None, sample_X: np.ndarray | None = None,
+           centers: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+    """The sampler's whole choice for entropy | maxprob | random: (rows, strategy of each).
+
+    Without a model (`proba` None: both classes not yet seen) the choice is the cold
+    start, k-means++ seeding over `sample_X` (rows `sample_rows` of the pool) with the
+    answered items as `centers`. Shared by tui.sampler and bench/active_learning.py."""
+    n = len(candidates)
+    if strategy == "random":
+        return random(n, k, rng, candidates), ["random"] * min(k, int(candidates.sum()))
+    if proba is None:
+        if sample_rows is None or not candidates[sample_rows].any():
+            idx = random(n, k, rng, candidates)
+        else:
+            ok = candidates[sample_rows]
+            pick = kmeans_pp(sample_X[ok], k, rng, centers)
+            idx = sample_rows[np.flatnonzero(ok)[pick]]
+        return idx, ["coldstart"] * len(idx)
+    ranked = entropy(proba, k, candidates) if strategy == "entropy" else \
+        maxprob(proba, k, candidates, target)
+    idx, is_rand = mix_random(ranked, random_share, rng, n, candidates)
+    return idx, ["random" if r else strategy for r in is_rand]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 #: Inverse regularisation on unit-variance features (embeddings scaled by sqrt(D)).
 #: scikit-learn's objective is 0.5*|w|^2 + C * sum(weighted losses), so the prior's
@@ -65,7 +66,9 @@ class Fitter:
             from sklearn.linear_model import LogisticRegression
             self.est = LogisticRegression(C=self.C, class_weight="balanced", solver="lbfgs",
                                           max_iter=self.max_iter, tol=1e-4, warm_start=True)
-        with warnings.catch_warnings():
+        # One BLAS thread: lbfgs's small products gain nothing from two, and OpenBLAS's
+        # spinning threads slowed fits 30x on a busy 2-core machine (bench/sampler.py).
+        with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore")  # ConvergenceWarning: the next answer refits anyway
             self.est.fit(X * np.float32(self.scale), y)
         w = (self.est.coef_[0] * self.scale).astype(np.float32)
