@@ -209,7 +209,14 @@ def featurize_store(store: FeatureStore, items, backbone, opts: Options, *, stop
     out = Outcome()
     t0 = time.monotonic()
     loader = make_loader(ds, workers, pin=device.type == "cuda")
-    it = iter(loader)
+    if workers:
+        store.f.close()  # workers must not inherit the file (see FeatureStore.reopen)
+        try:
+            it = iter(loader)
+        finally:
+            store.f = FeatureStore._reopen(store.path).f
+    else:
+        it = iter(loader)
     try:
         for batch in it:
             feats, errors = compute(backbone, batch, device, opts.precision)

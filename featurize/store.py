@@ -5,8 +5,10 @@ Why it survives SIGKILL, Ctrl-C and a full disk at any moment:
 
 - it is created under a temporary name with every dataset allocated at full
   size (uncompressed, contiguous: compressed chunks break when a kill lands
-  mid-write, see NOTES.md) and renamed into place, so the output is either
-  absent or complete in structure, and no metadata moves afterwards;
+  mid-write, see NOTES.md), its disk blocks reserved (``posix_fallocate``: a
+  disk too small fails at the start, not hours later), and renamed into
+  place, so the output is either absent or complete in structure, and no
+  metadata moves afterwards;
 - each batch writes its rows (features, size, error), flushes, and only then
   sets their status and flushes again: a row marked done is always written;
 - resuming reads ``status``: done rows are skipped, pending and failed ones
@@ -32,6 +34,20 @@ PENDING, DONE, FAILED = 0, 1, 2
 IDENTITY = ("model", "weights", "preprocess", "box_mode", "context", "refs_sha256")
 
 _STR = h5py.string_dtype("utf-8")
+#: ``error`` is fixed-length UTF-8 (longer messages are cut with "..."): a
+#: variable-length string lives in the file's heap, which grows at the end of
+#: the file and was left unreadable by a disk that filled mid-write; a fixed
+#: slot is plain data, written in place like the features.
+ERROR_BYTES = 512
+_ERR = h5py.string_dtype("utf-8", ERROR_BYTES)
+
+
+def _fit(message: str) -> bytes:
+    """UTF-8 bytes of the message, cut at a character boundary to fit a slot."""
+    b = message.encode("utf-8", "replace")
+    if len(b) <= ERROR_BYTES:
+        return b
+    return b[:ERROR_BYTES - 3].decode("utf-8", "ignore").encode("utf-8") + b"..."
 
 
 class StoreError(Exception):
@@ -82,11 +98,20 @@ def _disk_message(path: str, exc: BaseException) -> str:
     import shutil
     folder = os.path.dirname(os.path.abspath(path)) or "."
     try:
-        free = shutil.disk_usage(folder).free
-        space = f"{free / 1e6:.1f} MB free on that disk"
+        space = f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free there"
     except OSError:
         space = "free space unknown"
-    return (f"cannot write {path}: {exc} ({space}). Nothing already written is lost: "
+    text = str(exc)
+    if "No space left" in text or getattr(exc, "errno", None) == 28:
+        why = "no space left on the device"
+        need = text.split("the file needs ", 1)
+        if len(need) == 2:
+            why += f" (the file needs {need[1].split(':')[0]})"
+    elif "Disk quota" in text or getattr(exc, "errno", None) == 122:
+        why = "disk quota exceeded"
+    else:
+        why = text.split("(", 1)[0].strip() or type(exc).__name__
+    return (f"cannot write {path}: {why}; {space}. Nothing already written is lost: "
             "free some space and run the same command again to resume.")
 
 
@@ -125,7 +150,7 @@ class FeatureStore:
     @classmethod
     def _reopen(cls, path: str) -> "FeatureStore":
         try:
-            f = h5py.File(path, "r+")
+            f = _open_rw(path)
         except (OSError, ValueError) as e:
             text = str(e)
             if "lock" in text:
@@ -183,7 +208,7 @@ class FeatureStore:
                 dc = _early_dcpl
                 f.create_dataset("features", (n, dim), np.float16, dcpl=dc())
                 f.create_dataset("status", (n,), np.int8, dcpl=dc())
-                f.create_dataset("error", (n,), _STR, dcpl=dc())
+                f.create_dataset("error", (n,), _ERR, dcpl=dc())
                 g = f.create_group("items")
                 g.create_dataset("key", data=np.array([it.key for it in items], dtype=object), dtype=_STR)
                 g.create_dataset("path", data=np.array([it.path for it in items], dtype=object), dtype=_STR)
@@ -195,6 +220,8 @@ class FeatureStore:
                 meta = [json.dumps(it.meta or {}, ensure_ascii=False, default=str) for it in items]
                 g.create_dataset("meta", data=np.array(meta, dtype=object), dtype=_STR)
                 g.create_dataset("image_size", (n, 2), np.int32, dcpl=dc())
+                sparse = f["error"].id.get_offset(), f["error"].id.get_storage_size()
+            _reserve(tmp, *sparse)
             os.replace(tmp, path)
         except OSError as e:
             try:
@@ -244,12 +271,19 @@ class FeatureStore:
             for r0, r1, i0, i1 in _runs(rows):
                 fd[r0:r1] = feats[i0:i1]
                 zd[r0:r1] = sizes[i0:i1]
-                ed[r0:r1] = np.array([e or "" for e in errs[i0:i1]], dtype=object)
+            # Only failed rows touch their (sparse) message slot; a row that
+            # failed before and is done now is cleared.
+            old = sd[rows[0]:rows[-1] + 1][rows - rows[0]]
+            for k, r in enumerate(rows):
+                if errs[k] is not None:
+                    ed[r] = _fit(errs[k])
+                elif old[k] == FAILED:
+                    ed[r] = b""
             self.f.flush()  # the rows are on disk before their status says so
             for r0, r1, i0, i1 in _runs(rows):
                 sd[r0:r1] = status[i0:i1]
             self.f.flush()
-        except OSError as e:
+        except (OSError, RuntimeError) as e:  # h5py raises RuntimeError for a failed flush
             raise StoreWriteError(_disk_message(self.path, e)) from None
 
     def copy_rows_from(self, other: "FeatureStore") -> int:
@@ -275,15 +309,52 @@ class FeatureStore:
         try:
             self.f.attrs["complete"] = bool(value)
             self.f.flush()
-        except OSError as e:
+        except (OSError, RuntimeError) as e:
             raise StoreWriteError(_disk_message(self.path, e)) from None
 
     def close(self) -> None:
         if self.f.id.valid:
             try:
                 self.f.close()
-            except OSError as e:  # a full disk while flushing on close
+            except (OSError, RuntimeError) as e:  # a full disk while flushing on close
                 raise StoreWriteError(_disk_message(self.path, e)) from None
+
+
+def _open_rw(path: str) -> h5py.File:
+    """Open for writing with HDF5's sieve buffer off: every write goes to the
+    OS at once, in program order (rows, then their status), and a failed
+    write (a full disk) fails in the call and leaves nothing dirty behind to
+    be flushed again at exit."""
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
+    fapl.set_sieve_buf_size(0)
+    fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDWR, fapl=fapl)
+    return h5py.File(fid)
+
+
+def _reserve(path: str, skip_offset, skip_size) -> None:
+    """Reserve the disk blocks of the file now (the datasets are allocated
+    but sparse), so that a job that starts does not run out of disk hours
+    later; a disk too small fails here, before any work. The ``error`` slots
+    stay sparse: only failed rows use them."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    size = os.path.getsize(path)
+    if skip_offset is None:
+        skip_offset, skip_size = size, 0
+    fd = os.open(path, os.O_RDWR)
+    try:
+        if skip_offset > 0:
+            os.posix_fallocate(fd, 0, skip_offset)
+        if size > skip_offset + skip_size:
+            os.posix_fallocate(fd, skip_offset + skip_size, size - skip_offset - skip_size)
+    except OSError as e:
+        import errno
+        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise OSError(e.errno, f"the file needs {size / 1e6:.1f} MB: {e.strerror}") from None
+        # EOPNOTSUPP/EINVAL: a filesystem without fallocate; blocks come as rows are written
+    finally:
+        os.close(fd)
 
 
 def _remove_partial(path: str) -> None:
