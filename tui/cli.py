@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 # name -> module with `main(argv) -> int`; other issues add theirs here.
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {"export": "tui.export_cli", "predict": "tui.predict"}
 
 GRAPHICS = ("auto", "kitty", "sixel", "halfcell", "unicode")
 
