@@ -64,8 +64,8 @@ def write_sample(out: Path, n: int = N_ITEMS, seed: int = SEED) -> Path:
 
 def featurize(refs: Path, features: Path) -> None:
     """The featurize CLI as a person runs it (it resumes a partial file by itself)."""
-    cmd = [sys.executable, "-c", "import sys; from featurize.cli import main; sys.exit(main())",
-           str(refs), "-o", str(features), "--model", "effnet-lite0"]
+    cmd = [sys.executable, "-m", "featurize", str(refs), "-o", str(features),
+           "--model", "effnet-lite0"]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     subprocess.run(cmd, check=True, env=env)
 
@@ -117,6 +117,57 @@ def measure(out: Path, timeout: float = 240.0) -> dict:
     return {"first_image_s": None if first is None else round(first, 1), "timeout_s": timeout}
 
 
+def screenshot(out: Path, dest: Path, answers: int = 60) -> dict:
+    """docs/demo.png: the demo in xterm with sixel graphics under Xvfb (a real terminal).
+
+    A separate labels file gets `answers` answers from the data set's own labels first
+    (through the Sampler API, as a script would), so the panel shows a trained model."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from xterm_fixtures import XtermSession, outline_pixels  # noqa: F401 - same recipe as the tests
+
+    from PIL import Image
+
+    from tui.sampler import Sampler
+
+    features = out / "features.h5"
+    labels = out / "screenshot.labels.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(labels) + suffix).unlink(missing_ok=True)
+    s = Sampler(str(features), labels=str(labels), seed=0, annotator="demo")
+    try:
+        for i in range(answers):
+            key = s.next()
+            meta = s.features.meta(s.features.index_of(key))
+            s.record(key, bool(meta.get("defective")))
+            if i % 5 == 4:  # as a person would: the model keeps up every few answers
+                s.wait_idle(60)
+        s.wait_idle(60)
+    finally:
+        s.close()
+    cmd = shlex.join([sys.executable, "-m", "tui", str(features), "--labels", str(labels),
+                      "--graphics", "sixel"])
+    term = XtermSession(f"cd {shlex.quote(os.getcwd())} && HF_HUB_OFFLINE=1 {cmd}",
+                        cols=120, rows=36, font_size=10)
+    shot = out / "screenshot-full.png"
+    try:
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 60:
+            time.sleep(1.0)
+            rgb = term.screenshot(shot)
+            if len(np.unique(rgb[:400, :600].reshape(-1, 3), axis=0)) > 64:
+                break
+        term.key("p")  # show the model's probability for the screenshot
+        time.sleep(2.0)
+        rgb = term.screenshot(shot)
+    finally:
+        term.close()
+    lit = np.argwhere(rgb.sum(axis=2) > 0)
+    bottom, right = lit.max(axis=0)[:2]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb[: bottom + 1, : right + 1]).save(dest, optimize=True)
+    return {"screenshot": str(dest), "size": [int(right + 1), int(bottom + 1)]}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.demo", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=OUT)
@@ -124,6 +175,8 @@ def main(argv=None) -> int:
     p.add_argument("--measure", action="store_true",
                    help="time the demo from scratch to the first image, in tmux")
     p.add_argument("--quick", action="store_true", help="with --measure: give up after 120 s")
+    p.add_argument("--screenshot", type=Path, metavar="PNG",
+                   help="prepare, then save a screenshot of the TUI in xterm (sixel, Xvfb)")
     args = p.parse_args(argv)
     if args.measure:
         figures = measure(args.out, timeout=120.0 if args.quick else 240.0)
@@ -132,6 +185,10 @@ def main(argv=None) -> int:
         Path("bench/out").mkdir(parents=True, exist_ok=True)
         Path("bench/out/demo.json").write_text(json.dumps(figures, indent=1))
         return 0 if figures["first_image_s"] is not None else 1
+    if args.screenshot:
+        run(args.out, open_tui=False)
+        print(f"demo: screenshot {screenshot(args.out, args.screenshot)}")
+        return 0
     run(args.out, open_tui=not args.no_open)
     return 0
 

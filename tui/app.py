@@ -185,8 +185,19 @@ class AnnotateApp(App[None]):
             if self.displayed is None:
                 self.side.status = "loading…"
             return
+        try:
+            self.pane.show(token)
+        except Exception as exc:  # an encoder failure must not take the app down
+            self._errors[token] = (f"cannot show this image ({type(exc).__name__}: {exc}); "
+                                   f"S skips it")
+            self.side.info, self.side.status = self.current, self._errors[token]
+            key = self.current.key
+            # what is on screen is the message about this item: S (or any answer) may follow
+            self.call_after_refresh(lambda: setattr(self, "displayed", key)
+                                    if self.current is not None and self.current.key == key
+                                    else None)
+            return
         old, self._shown_token = self._shown_token, token
-        self.pane.show(token)
         if old in self._stale:
             self._stale.discard(old)
             self.pane.discard(old)

@@ -103,10 +103,27 @@ def run_tui(args) -> int:
             graphics = choose_graphics(requested=args.graphics or "auto")
         except ValueError as exc:
             return _fail(str(exc))
+        _start_helpers(graphics)
         AnnotateApp(sampler, graphics, view=args.view).run()
     finally:
         sampler.close()
     return 0
+
+
+def _start_helpers(graphics) -> None:
+    """Start the sixel encoder's helper process while stdout/stderr are still the real
+    ones: started later, inside the app (whose stderr has no file descriptor),
+    multiprocessing's spawn fails with "bad value(s) in fds_to_keep"."""
+    if graphics.protocol != "sixel":
+        return
+    try:
+        from PIL import Image
+
+        from tui import encoders
+
+        encoders.sixel_encode_away(Image.new("RGB", (6, 6)))
+    except Exception:  # the encoder falls back to this process by itself
+        pass
 
 
 if __name__ == "__main__":
