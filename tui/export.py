@@ -14,7 +14,6 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -194,8 +193,7 @@ def open_features(path) -> FeatureFile:
 
 def run_export(fmt: str, features, out, *, labels=None, model: LinearModel | None = None,
                include_predicted: bool = False, threshold="auto", precision: float = 0.95,
-               category: str | None = None, context: float = 0.15,
-               echo: Callable[[str], None] = print) -> ExportResult:
+               category: str | None = None, context: float = 0.15) -> ExportResult:
     """Write one export; ExportError (or LabelsError/FeaturesError) for a user mistake."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -224,11 +222,10 @@ def run_export(fmt: str, features, out, *, labels=None, model: LinearModel | Non
         if fmt == "coco":
             from tui.export_coco import write_coco
             return write_coco(src, out, include_predicted=include_predicted,
-                              threshold=threshold, precision=precision, category=category,
-                              echo=echo)
+                              threshold=threshold, precision=precision, category=category)
         if fmt == "imagefolder":
             from tui.export_crops import write_crops
-            return write_crops(src, out, context=float(context), echo=echo)
+            return write_crops(src, out, context=float(context))
         from tui.model_file import save_model
         m = src.model()
         paths = save_model(out, m, src.features, src.labels_path, src.counts(), src.model_source)

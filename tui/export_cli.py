@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         res = run_export(args.format, args.features, out, labels=args.labels,
                          include_predicted=args.include_predicted, threshold=args.threshold,
                          precision=args.precision, category=args.category,
-                         context=args.context, echo=print)
+                         context=args.context)
     except user_errors() as exc:
         return fail(prog, str(exc))
     except OSError as exc:
@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; {out} was not written", file=sys.stderr)
         return 130
+    for note in res.notes:
+        print(note)
     print(res.message)
     return 0
 

@@ -90,7 +90,7 @@ def _categories(items, category: str | None) -> tuple[list[dict], list[int]]:
 
 
 def write_coco(src, out: Path, *, include_predicted: bool, threshold, precision: float,
-               category: str | None, echo):
+               category: str | None):
     from tui.export import ExportResult
     from tui.export_scores import probabilities
 
@@ -113,7 +113,6 @@ def write_coco(src, out: Path, *, include_predicted: bool, threshold, precision:
     if include_predicted:
         t, note = _threshold(src, threshold, precision)
         notes.append(note)
-        echo(note)
         m = src.model()
         p = probabilities(f, m.w, m.b)
         free = f.done & (p >= t)

@@ -44,7 +44,7 @@ def crop_item(path: str, box, context: float) -> Image.Image | None:
     return None if r is None else pic.crop(r)
 
 
-def write_crops(src, out: Path, *, context: float, echo):
+def write_crops(src, out: Path, *, context: float):
     from tui.export import ExportResult
 
     latest = src.latest()
@@ -68,8 +68,6 @@ def write_crops(src, out: Path, *, context: float, echo):
             counts[answer] += 1
     notes = [f"skipped {len(skipped)} item(s): " + "; ".join(skipped[:5])
              + (" ..." if len(skipped) > 5 else "")] if skipped else []
-    for n in notes:
-        echo(n)
     how = f"context {context:g}" if context > 0 else "no context"
     return ExportResult([out], f"wrote {counts['pos']} positive and {counts['neg']} negative "
                                f"crops ({how}) to {out}/positive and {out}/negative", notes)
