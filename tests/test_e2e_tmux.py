@@ -3,65 +3,18 @@ with capture-pane; the side panel's counts follow the keys and the labels file a
 
 from __future__ import annotations
 
-import os
-import re
-import shlex
 import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from app_fixtures import current_labels, make_pool
+from tmux_fixtures import Tmux, annotate_cmd, counts
 
 from tui.sampler import default_labels_path
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed "
                                  "(.ci/run installs it)")]
-ROOT = Path(__file__).resolve().parents[1]
-COUNTS = re.compile(r"pos (\d+)\s+neg (\d+).*?skip (\d+)\s+left (\d+)", re.S)
-
-
-class Tmux:
-    def __init__(self, name: str, cmd: str, width: int = 160, height: int = 48):
-        self.name = name
-        self.socket = f"binlabel-test-{os.getpid()}-{name}"
-        self.tmux("new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), cmd)
-
-    def tmux(self, *args) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                              text=True, timeout=20).stdout
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", self.name)
-
-    def keys(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", self.name, *keys)
-
-    def wait_for(self, predicate, timeout: float = 60.0, what: str = "") -> str:
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            text = self.screen()
-            if predicate(text):
-                return text
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}; screen:\n{self.screen()}")
-
-    def close(self) -> None:
-        self.tmux("kill-server")
-
-
-def counts(screen: str) -> tuple[int, ...] | None:
-    m = COUNTS.search(screen.replace("▏", " "))
-    return tuple(int(g) for g in m.groups()) if m else None
-
-
-def annotate_cmd(features: Path, *extra: str) -> str:
-    args = shlex.join([sys.executable, "-m", "tui", str(features), *extra])
-    env = "HF_HUB_OFFLINE=1 COLORTERM=truecolor"
-    return f"cd {shlex.quote(str(ROOT))} && {env} {args}; echo EXIT=$?; sleep 30"
 
 
 def test_keys_in_tmux_change_the_counts_and_the_labels_file(tmp_path):
@@ -115,5 +68,29 @@ def test_restart_in_tmux_resumes_counts_and_undo(tmp_path):
         assert current_labels(labels_path) == first
         term.keys("q")
         term.wait_for(lambda s: "EXIT=0" in s, what="a clean exit")
+    finally:
+        term.close()
+
+
+def test_late_terminal_replies_are_never_answers(tmp_path):
+    """Replies a terminal may send late (DA1, kitty graphics, XTVERSION, cell size, DECRQM),
+    typed into the running app: no item is labelled, the app keeps working."""
+    features, _ = make_pool(tmp_path / "pool", n_files=6, n_boxes=2)
+    labels_path = default_labels_path(features)
+    term = Tmux("replies", annotate_cmd(features), 120, 36)
+    replies = ["\x1b[?62;4;22c", "\x1b_Gi=31;OK\x1b\\", "\x1b_Gi=1;EINVAL:bad\x1b\\",
+               "\x1bP>|xterm(390)\x1b\\", "\x1b[6;20;10t", "\x1b[4;600;800t",
+               "\x1b[?2026;2$y", "\x1b[?1016;1$y", "\x1b[?0u", "\x1b]11;rgb:0000/0000/0000\x1b\\"]
+    try:
+        term.wait_for(lambda s: "of 8" in s and counts(s) == (0, 0, 0, 8), what="the first item")
+        for reply in replies:
+            term.tmux("send-keys", "-t", term.name, "-H", *(f"{b:02x}" for b in reply.encode()))
+        time.sleep(1.5)
+        screen = term.screen()
+        assert counts(screen) == (0, 0, 0, 8), screen
+        assert current_labels(labels_path) == {}
+        term.keys("d")  # and a real key still answers
+        term.wait_for(lambda s: counts(s) == (1, 0, 0, 7), what="one answer")
+        assert list(current_labels(labels_path).values()) == ["pos"]
     finally:
         term.close()
