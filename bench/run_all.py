@@ -16,6 +16,7 @@ import time
 BENCHMARKS = [
     "refs_check",
     "labels_store",
+    "backbones",
     "featurize",
     "sampler",
     "tui_latency",
