@@ -1,0 +1,103 @@
+"""The export dialog under `App.run_test()`: a tiny app pushes it over a real Sampler,
+Pilot picks a format, exports, and the file appears where the dialog says."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import numpy as np
+from app_fixtures import make_pool
+from textual.app import App
+from textual.widgets import Input, Select, Static
+
+from tui.export_dialog import ExportDialog, sampler_model
+from tui.model_file import load_model
+from tui.sampler import Sampler
+
+
+class Host(App[None]):
+    """Pushes the dialog at start and keeps what it returns."""
+
+    def __init__(self, sampler):
+        super().__init__()
+        self.sampler = sampler
+        self.returned = "not closed"
+
+    def on_mount(self) -> None:
+        self.push_screen(ExportDialog(self.sampler), callback=self.keep_result)
+
+    def keep_result(self, result) -> None:
+        self.returned = result
+
+
+async def wait_for(pilot, cond, timeout=30.0, what=""):
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def result_text(screen) -> str:
+    return str(screen.query_one("#export-result", Static).render())
+
+
+def test_dialog_exports_and_names_the_file(tmp_path):
+    fp, keys = make_pool(tmp_path, n_files=10, n_boxes=6)
+    s = Sampler(fp, seed=0, poll=0.2)
+    try:
+        for i, k in enumerate(keys[:10]):
+            s.record(k, i % 2 == 0)
+        s.wait_idle(60)
+        app = Host(s)
+
+        async def go():
+            async with app.run_test(size=(100, 30)) as pilot:
+                await pilot.pause()
+                dlg = app.screen
+                assert isinstance(dlg, ExportDialog)
+                # the format list: from csv, one down is jsonl
+                await pilot.click("#export-format")
+                await pilot.press("down", "enter")
+                await wait_for(pilot, lambda: dlg.query_one(Select).value == "jsonl", 5, "jsonl")
+                path = dlg.query_one("#export-path", Input)
+                want = tmp_path / "features.labels.jsonl"
+                assert path.value == str(want)          # the default path followed the format
+                await pilot.click("#export-go")
+                await wait_for(pilot, lambda: not dlg.running and want.exists(), 30, "jsonl file")
+                assert str(want) in result_text(dlg) and "10 labelled items" in result_text(dlg)
+                recs = [json.loads(x) for x in want.read_text().splitlines()]
+                assert [r["key"] for r in recs] == keys[:10]
+
+                # a typed path, submitted with Enter: the sampler's own model is written
+                dlg.query_one(Select).value = "model"
+                await pilot.pause()
+                path.value = str(tmp_path / "mine.json")
+                path.focus()
+                await pilot.press("enter")
+                await wait_for(pilot, lambda: not dlg.running and
+                               (tmp_path / "mine.npz").exists(), 30, "model files")
+                text = result_text(dlg)
+                assert str(tmp_path / "mine.json") in text and str(tmp_path / "mine.npz") in text
+                m = load_model(tmp_path / "mine.json")
+                assert m.doc["source"] == "sampler"
+                assert m.doc["model_version"] == s.model_version
+                np.testing.assert_array_equal(m.w, sampler_model(s).w)
+
+                # a folder that does not exist: the error, in the dialog, names it
+                path.value = str(tmp_path / "nodir" / "x.json")
+                await pilot.click("#export-go")
+                await wait_for(pilot, lambda: dlg.error is not None, 30, "the error")
+                assert "nodir" in result_text(dlg) and "does not exist" in result_text(dlg)
+                assert dlg.query_one("#export-result").has_class("error")
+                await pilot.press("escape")
+                await pilot.pause()
+                assert not isinstance(app.screen, ExportDialog)
+            return app.returned
+
+        returned = asyncio.run(go())
+        assert returned is not None and returned.paths[0] == tmp_path / "mine.json"
+    finally:
+        s.close()
