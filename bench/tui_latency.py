@@ -87,13 +87,20 @@ def build_pool(n_images: int = 200, n_photos: int = 100, n_rows: int = N_POOL, f
     rng = np.random.default_rng(0)
     paths = [files[i % len(files)] for i in range(n_rows)]
     sizes = {f: Image.open(f).size for f in files}
+    # every item distinct (keys are unique): each file once as a whole image, then random boxes
     boxes = np.full((n_rows, 4), np.nan, dtype=np.float32)
-    half = rng.random(n_rows) < 0.5
-    for i in np.flatnonzero(half):
-        w, h = sizes[paths[i]]
-        x1, y1 = rng.uniform(0, w * 0.6), rng.uniform(0, h * 0.6)
-        boxes[i] = (x1, y1, x1 + rng.uniform(0.1, 0.4) * w, y1 + rng.uniform(0.1, 0.4) * h)
+    wh = np.array([sizes[p] for p in paths], dtype=np.float32)
+    u = rng.random((n_rows, 4)).astype(np.float32)
+    x1, y1 = u[:, 0] * wh[:, 0] * 0.6, u[:, 1] * wh[:, 1] * 0.6
+    boxes[:] = np.stack([x1, y1, x1 + (0.1 + 0.3 * u[:, 2]) * wh[:, 0], y1 + (0.1 + 0.3 * u[:, 3]) * wh[:, 1]], 1)
+    boxes[:len(files)] = np.nan
     keys = [item_key(p, None if np.isnan(b[0]) else tuple(float(v) for v in b)) for p, b in zip(paths, boxes)]
+    seen: set = set()
+    for i, k in enumerate(keys):
+        while k in seen:                    # a collision after rounding: nudge the box
+            boxes[i, 2:] += 0.5
+            k = keys[i] = item_key(paths[i], tuple(float(v) for v in boxes[i]))
+        seen.add(k)
     dim = 16
     tmp = path.with_suffix(".tmp")
     with h5py.File(tmp, "w") as f:
@@ -285,6 +292,8 @@ def drive(argv: list[str], n_keys: int, *, term: str = "xterm-256color", key: by
         if not first:
             raise RuntimeError(f"{' '.join(argv)}: no output within {ready_timeout}s")
         startup = b"".join(c for _, c in first)
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            raise RuntimeError(f"{' '.join(argv)} exited:\n" + startup[-1500:].decode("utf-8", "replace"))
         if b"Traceback (most recent call last)" in startup:
             raise RuntimeError(f"{' '.join(argv)} crashed:\n" + startup[-1500:].decode("utf-8", "replace"))
         lat, at_key, per_key, windows = [], [], [], []
@@ -315,18 +324,25 @@ def drive(argv: list[str], n_keys: int, *, term: str = "xterm-256color", key: by
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-        deadline = time.monotonic() + 5
+        _reap(pid, master)
+        os.close(master)
+
+
+def _reap(pid: int, master: int) -> None:
+    """Wait up to 5 s for the child (reading its last output so it is not blocked), then kill it."""
+    deadline = time.monotonic() + 5
+    try:
         while time.monotonic() < deadline:
             if os.waitpid(pid, os.WNOHANG)[0]:
-                break
+                return
             try:
                 select.select([master], [], [], 0.05) and os.read(master, 1 << 20)
             except OSError:
                 pass
-        else:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        os.close(master)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ChildProcessError, ProcessLookupError):
+        pass   # already reaped
 
 
 def summary(res: dict) -> dict:

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import base64
 import io
+import multiprocessing
+import sys
+import threading
 import zlib
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from PIL import Image
 from rich.color import Color
@@ -155,6 +160,33 @@ def sixel_encode(canvas: Image.Image, colors: int = 256) -> str:
     from textual_image._sixel import SixelOptions, image_to_sixels
 
     return image_to_sixels(canvas, SixelOptions(colors=max(2, min(256, colors or 256))))
+
+
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def sixel_encode_away(canvas: Image.Image, colors: int = 256) -> str:
+    """``sixel_encode`` in a helper process: the encoder is mostly Python, and run in a thread it
+    holds the GIL for tenths of a second, stalling the UI thread's next frame. Falls back to this
+    process if no helper process can be started."""
+    global _POOL
+    try:
+        with _POOL_LOCK:
+            if _POOL is None:
+                # Textual replaces sys.stderr with an object whose fileno() is not a real file, which
+                # multiprocessing passes to the process it starts: start the helper with the real one.
+                saved = sys.stderr
+                sys.stderr = sys.__stderr__ or saved
+                try:
+                    _POOL = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                    _POOL.submit(int).result()
+                finally:
+                    sys.stderr = saved
+        return _POOL.submit(sixel_encode, canvas, colors).result()
+    except (Exception, BrokenProcessPool):  # noqa: BLE001 - any failure: encode here instead
+        _POOL = False if _POOL is None else _POOL
+        return sixel_encode(canvas, colors)
 
 
 # ---- text renderings ----------------------------------------------------------------------------

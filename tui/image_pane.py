@@ -162,7 +162,7 @@ class ImagePane(Widget):
                 self._encode_kitty(item, canvas_px, grid)
             elif proto == "sixel":
                 canvas = encoders.letterbox(item.image, (canvas_px[0], max(6, canvas_px[1] // 6 * 6)))
-                item.sixel = encoders.sixel_encode(canvas, self.palette or 256)
+                item.sixel = encoders.sixel_encode_away(canvas, self.palette or 256)
             elif proto == "halfcell":
                 item.lines = encoders.halfcell_lines(encoders.letterbox(item.image, canvas_px), cols, rows)
             else:
