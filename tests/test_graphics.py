@@ -164,3 +164,68 @@ def test_inside_real_tmux_chooses_halfcell_and_says_why(tmp_path):
     res = json.loads(out.read_text())
     assert res["protocol"] == "halfcell" and res["in_tmux"] is True and res["passthrough"] is False
     assert "tmux 3" in res["notice"] and "sixel" in res["notice"], res["notice"]
+
+
+def run_in_attached_tmux(tmp_path, outer_version: bytes, passthrough: bool) -> dict:
+    """choose_graphics in a tmux session that a fake outer terminal (a pty answering tmux's own
+    queries, XTVERSION included) is attached to; returns the child's Graphics as a dict."""
+    sock = f"binlabel-test-{os.getpid()}-{int(passthrough)}"
+    out = tmp_path / f"out{int(passthrough)}.json"
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import json, subprocess, sys, time\n"
+        f"sys.path.insert(0, {ROOT!r})\n"
+        "while not subprocess.run(['tmux', 'list-clients'], capture_output=True, text=True).stdout.strip():\n"
+        "    time.sleep(0.05)\n"
+        "time.sleep(0.3)\n"
+        "from tui.graphics import choose_graphics\n"
+        f"open({str(out)!r}, 'w').write(json.dumps(choose_graphics().__dict__))\n")
+    tmux = ["tmux", "-L", sock, "-f", "/dev/null"]
+    env = {k: v for k, v in os.environ.items() if k != "TMUX"}
+    subprocess.run(tmux + ["new-session", "-d", "-s", "s", "-x", "120", "-y", "40", sys.executable, str(script)],
+                   check=True, env=env)
+    subprocess.run(tmux + ["set", "-g", "allow-passthrough", "on" if passthrough else "off"], check=True, env=env)
+    pid, master = pty.fork()
+    if pid == 0:
+        os.environ.pop("TMUX", None)
+        os.environ["TERM"] = "xterm-256color"
+        os.execvp("tmux", tmux + ["attach", "-t", "s"])
+    seen, answered = b"", set()
+    try:
+        deadline = time.monotonic() + 20
+        while not (out.exists() and out.read_text()):
+            assert time.monotonic() < deadline, "child in tmux never finished"
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+            for query, reply in ((b"\x1b[>q", b"\x1bP>|" + outer_version + b"\x1b\\"),
+                                 (b"\x1b[>c", b"\x1b[>1;4000;29c"), (b"\x1b[c", DA1_PLAIN)):
+                if query in seen and query not in answered:
+                    answered.add(query)
+                    os.write(master, reply)
+    finally:
+        subprocess.run(tmux + ["kill-server"], capture_output=True)
+        os.waitpid(pid, 0)
+        os.close(master)
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+def test_tmux_under_kitty_uses_passthrough_only_when_allowed(tmp_path):
+    off = run_in_attached_tmux(tmp_path, b"kitty(0.35.2)", passthrough=False)
+    assert off["protocol"] == "halfcell" and off["terminal"] == "kitty(0.35.2)"
+    assert "allow-passthrough on" in off["notice"]
+    on = run_in_attached_tmux(tmp_path, b"kitty(0.35.2)", passthrough=True)
+    assert on["protocol"] == "kitty" and on["passthrough"] is True and on["in_tmux"] is True
+    assert on["notice"] == ""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+def test_tmux_under_plain_terminal_says_what_it_lacks(tmp_path):
+    res = run_in_attached_tmux(tmp_path, b"XTerm(379)", passthrough=False)
+    assert res["protocol"] == "halfcell" and res["terminal"] == "XTerm(379)"
+    assert "no sixel or kitty graphics for XTerm(379)" in res["notice"]
