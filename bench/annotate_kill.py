@@ -32,7 +32,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     rounds = 20 if args.quick else args.rounds
     with tempfile.TemporaryDirectory() as tmp:
-        features, keys = make_pool(Path(tmp) / "pool", n_files=150, n_boxes=50)
+        # about 10 answers a round: enough items that the pool never runs out
+        features, keys = make_pool(Path(tmp) / "pool", n_files=40, n_boxes=15 * rounds)
         labels = default_labels_path(features)
         t0 = time.perf_counter()
         out = run_rounds(features, labels, len(keys), rounds, seed=args.seed)

@@ -95,10 +95,13 @@ async def wait_displayed(app, pilot, timeout: float = 20.0, not_key: str | None 
 
 
 def current_labels(labels_path) -> dict[str, str]:
-    """The labels file read with plain SQL: each key's latest answer not undone."""
+    """The labels file read with plain SQL: each key's latest answer not undone.
+
+    A read-write connection, as the app's: after a SIGKILL, the first connection rebuilds
+    the WAL index and so sees every committed answer."""
     import sqlite3
 
-    con = sqlite3.connect(f"file:{labels_path}?mode=ro", uri=True)
+    con = sqlite3.connect(str(labels_path), timeout=15)
     try:
         rows = con.execute("SELECT key, answer FROM answers WHERE undone_at IS NULL "
                            "ORDER BY id").fetchall()
