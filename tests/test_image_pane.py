@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from textual.app import App
 from textual.geometry import Region
+from textual.strip import Strip
 
 from tui import encoders
 from tui.graphics import Graphics
@@ -263,3 +264,22 @@ def test_pty_kitty_key_writes_a_few_bytes_and_uploads_after(small_pool):
         assert end <= 8192, data[:end]
         assert b"\x1b_Ga=a," in data[:end]                           # the frame switch
         assert b"a=f" in data[end:] or b"a=t" in data[end:]         # the next image goes up after
+
+
+def test_kitty_ids_survive_textual_colour_filters_on_256_and_truecolor_terminals():
+    from rich.console import Console
+    from rich.terminal_theme import MONOKAI
+    from textual.filter import ANSIToTruecolor
+    from textual.color import Color as TColor
+
+    flt = ANSIToTruecolor(MONOKAI)
+    for truecolor, ids in ((False, encoders.EIGHT_BIT_IDS), (True, [0x012345, 0xFEDCBA, 5287761])):
+        console = Console(color_system="truecolor" if truecolor else "256", force_terminal=True,
+                          file=io.StringIO(), width=200)
+        for image_id in ids:
+            line = encoders.placeholder_lines(image_id, 3, 1, truecolor)[0]
+            strip = Strip(line, 3).apply_filter(flt, TColor(0, 0, 0))
+            text = "".join(console._render_buffer(list(strip)))
+            m = re.search(r"\x1b\[38;(?:5;(\d+)|2;(\d+);(\d+);(\d+))m", text)
+            got = int(m.group(1)) if m.group(1) else (int(m.group(2)) << 16 | int(m.group(3)) << 8 | int(m.group(4)))
+            assert got == image_id, (truecolor, image_id, text[:40])

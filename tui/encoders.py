@@ -137,6 +137,18 @@ def kitty_frame(image_id: int, frame: int, *, passthrough: bool, stop: bool = Fa
     return kitty_command(passthrough, a="a", i=image_id, c=frame, s=1 if stop else None, q=2)
 
 
+def _round_trips(n: int) -> bool:
+    """Whether 8-bit colour ``n`` comes back as ``n`` after Textual turns it into RGB and Rich turns
+    that back into 8 bits (greyish cube colours come back as grey-ramp numbers: unusable as ids)."""
+    from rich.color import ColorSystem
+
+    rgb = Color.from_ansi(n).get_truecolor()
+    return Color.from_rgb(*rgb).downgrade(ColorSystem.EIGHT_BIT).number == n
+
+
+EIGHT_BIT_IDS = [n for n in range(16, 232) if _round_trips(n)]
+
+
 def id_color(image_id: int, truecolor: bool) -> Color:
     """The foreground colour that names ``image_id`` to the terminal (24-bit, or an 8-bit index)."""
     if truecolor:

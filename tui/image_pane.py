@@ -219,7 +219,8 @@ class ImagePane(Widget):
         truecolor = self._truecolor()
         if truecolor:
             return next(self._ids) & 0xFFFFFF or 1
-        return 16 + next(self._ids) % 216   # 8-bit colour cube index: survives a 256-colour terminal
+        # an 8-bit colour that survives Textual's RGB conversion and a 256-colour terminal unchanged
+        return encoders.EIGHT_BIT_IDS[next(self._ids) % len(encoders.EIGHT_BIT_IDS)]
 
     def _truecolor(self) -> bool:
         try:
