@@ -77,7 +77,7 @@ def choose_graphics(requested: str = "auto", *, timeout: float = 1.0,
     why = "the terminal did not answer within %.1f s" % timeout if not reply.answered else "no kitty or sixel graphics"
     return Graphics("halfcell", cell, False, False,
                     f"halfcell images ({why}); for sharp images use kitty >= 0.28, or a sixel terminal "
-                    "(foot, wezterm, xterm -ti vt340), or --graphics kitty|sixel", name)
+                    "(foot, wezterm, xterm -ti vt340), or --graphics kitty|sixel" + _colour_hint(), name)
 
 
 def _inside_tmux(tmux: termquery.TmuxInfo, reply: termquery.TermReply, cell) -> Graphics:
@@ -100,7 +100,14 @@ def _inside_tmux(tmux: termquery.TmuxInfo, reply: termquery.TermReply, cell) -> 
         why = f"{version} reports no sixel or kitty graphics for {name or 'this terminal'}"
     return Graphics("halfcell", cell, True, False,
                     f"halfcell images: {why}; for sharp images run outside tmux, use tmux >= 3.4 "
-                    "with sixel, or kitty with allow-passthrough on", name)
+                    "with sixel, or kitty with allow-passthrough on" + _colour_hint(), name)
+
+
+def _colour_hint() -> str:
+    """Half cells in 256 colours look poor; SSH and tmux often drop COLORTERM."""
+    if os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit"):
+        return ""
+    return "; COLORTERM=truecolor gives full colour"
 
 
 def _fileno(stream) -> int | None:
