@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from featurize.decode import DecodeError, clip_box, crop, grow_box, open_image
+from featurize.decode import DecodeError, clip_box, crop, grow_box, open_for_items
 from featurize.pool import box_patch_weights, whole_image_weights
 from featurize.preprocess import Preprocess, input_geometry, min_decode_size, to_tensor
 
@@ -102,30 +102,33 @@ class ChunkDataset(torch.utils.data.Dataset):
         pool = self.mode == "pool"
         pre, context = self.pre, self.context
 
-        def max_reduction(w: int, h: int) -> float:
-            rs = []
+        def reductions(w: int, h: int) -> list[float]:
+            """Each item's own largest lossless reduction (never its batch-mates')."""
             if pool:
-                return _reduction((w, h), self.pool_pre)
+                return [_reduction((w, h), self.pool_pre)] * n
+            rs = []
             for b in ch.boxes:
                 if b is None:
                     rs.append(_reduction((w, h), pre))
-                else:
-                    try:
-                        c, _ = clip_box(b, (w, h))
-                    except DecodeError:
-                        continue
-                    g = grow_box(c, context, (w, h))
-                    rs.append(_reduction((g[2] - g[0], g[3] - g[1]), pre))
-            return min(rs) if rs else 1.0
+                    continue
+                try:
+                    c, _ = clip_box(b, (w, h))
+                except DecodeError:
+                    rs.append(1e9)  # reported below; needs no pixels
+                    continue
+                g = grow_box(c, context, (w, h))
+                rs.append(_reduction((g[2] - g[0], g[3] - g[1]), pre))
+            return rs
 
         try:
-            dec = open_image(ch.path, max_reduction)
+            decs = open_for_items(ch.path, reductions)
         except DecodeError as e:
             out["errors"] = [str(e)] * n
             return out
         except Exception as e:  # never let one file stop the job
             out["errors"] = [f"cannot decode image: {type(e).__name__}: {e}"] * n
             return out
+        dec = decs[0]
         out["sizes"][:] = dec.size
         if pool:
             try:
@@ -139,7 +142,7 @@ class ChunkDataset(torch.utils.data.Dataset):
                     if pool:
                         out["pool"].append((j, whole_image_weights(self.grid_hw())))
                     else:
-                        out["embed_x"].append(to_tensor(dec.image, pre, orig_size=dec.size))
+                        out["embed_x"].append(to_tensor(decs[j].image, pre, orig_size=dec.size))
                         out["embed_of"].append(j)
                     continue
                 c, clipped = clip_box(b, dec.size)
@@ -148,7 +151,7 @@ class ChunkDataset(torch.utils.data.Dataset):
                     out["pool"].append((j, self.pool_weights(c, dec.size)))
                 else:
                     g = grow_box(c, context, dec.size)
-                    out["embed_x"].append(to_tensor(crop(dec, g), pre))
+                    out["embed_x"].append(to_tensor(crop(decs[j], g), pre))
                     out["embed_of"].append(j)
             except DecodeError as e:
                 out["errors"][j] = str(e)

@@ -64,6 +64,51 @@ def open_image(path: str, max_reduction: Callable[[int, int], float] | None = No
     uses; JPEGs are then decoded with ``draft`` at a DCT scale not above it.
     Raises :class:`DecodeError` with a clear message for any bad file.
     """
+    return _guarded(path, lambda im: _decode(im, max_reduction))
+
+
+def open_for_items(path: str, reductions: Callable[[int, int], list[float]]) -> list[Decoded]:
+    """Decode once per distinct DCT scale that the items need.
+
+    ``reductions(width, height)`` gives each item's largest lossless
+    reduction; each item gets the image decoded at the scale its own
+    reduction picks, so its pixels never depend on which other items share
+    the batch (a resumed run equals an uninterrupted one). The coarse scales
+    are cheap: 1/4 decodes 1/16 of the pixels.
+    """
+    def first(im):
+        orient = _orientation(im)
+        sw, sh = im.size
+        full = (sh, sw) if orient in _SWAPS else (sw, sh)
+        rs = list(reductions(*full))
+        if im.format != "JPEG" or not rs:
+            dec = _decode(im, None)
+            return [dec] * len(rs)
+        scales = [_draft_scale(sw, sh, r) for r in rs]
+        order = sorted(set(scales))
+        by_scale = {order[0]: _decode(im, lambda w, h: float(rs[scales.index(order[0])]))}
+        for sc in order[1:]:
+            r = float(rs[scales.index(sc)])
+            by_scale[sc] = _guarded(path, lambda im2: _decode(im2, lambda w, h: r))
+        return [by_scale[sc] for sc in scales]
+    return _guarded(path, first)
+
+
+def _draft_scale(sw: int, sh: int, r: float) -> int:
+    """The DCT scale Pillow's ``draft`` picks for a reduction ``r`` (see _decode)."""
+    if r < 2:
+        return 1
+    req = (max(1, math.ceil(sw / r)), max(1, math.ceil(sh / r)))
+    scale = min(sw // req[0], sh // req[1])
+    for s in (8, 4, 2, 1):
+        if scale >= s:
+            return s
+    return 1
+
+
+def _guarded(path: str, use):
+    """Open ``path`` and apply ``use`` to the image, turning every way a file
+    can be bad into a :class:`DecodeError`."""
     try:
         size = os.path.getsize(path)
     except FileNotFoundError:
@@ -79,16 +124,19 @@ def open_image(path: str, max_reduction: Callable[[int, int], float] | None = No
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(path)
             try:
-                dec = _decode(im, max_reduction)
+                out = use(im)
             except BaseException:
                 im.close()
                 raise
-            if dec.image is not im:
+            decs = out if isinstance(out, list) else [out]
+            if any(d.image is im for d in decs) and getattr(im, "fp", None) is not None:
+                copy = im.copy()  # multi-frame files keep their handle open
+                for d in decs:
+                    if d.image is im:
+                        d.image = copy
+            if not any(d.image is im for d in decs):
                 im.close()
-            elif getattr(im, "fp", None) is not None:  # multi-frame files keep their handle
-                dec.image = im.copy()
-                im.close()
-            return dec
+            return out
     except DecodeError:
         raise
     except Image.DecompressionBombError as e:
