@@ -283,3 +283,17 @@ def test_kitty_ids_survive_textual_colour_filters_on_256_and_truecolor_terminals
             m = re.search(r"\x1b\[38;(?:5;(\d+)|2;(\d+);(\d+);(\d+))m", text)
             got = int(m.group(1)) if m.group(1) else (int(m.group(2)) << 16 | int(m.group(3)) << 8 | int(m.group(4)))
             assert got == image_id, (truecolor, image_id, text[:40])
+
+
+@sync
+async def test_quitting_deletes_the_kitty_images():
+    app = PaneApp(graphics("kitty", terminal="ghostty"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        written = recorder(app)
+        pane = app.query_one(ImagePane)
+        prepare_in_thread(pane, "a", CHINA)
+        prepare_in_thread(pane, "b", FLOWER)
+        ids = {k["i"] for k, _ in commands(written) if k.get("a") == "t"}
+        await pane.remove()
+        deleted = {k["i"] for k, _ in commands(written) if k.get("a") == "d"}
+        assert deleted == ids and len(ids) == 2

@@ -239,7 +239,11 @@ class ImagePane(Widget):
             self._write(encoders.kitty_delete(item.image_id, passthrough=self.graphics.passthrough))
         item.image_id, item.frame, item.grid = 0, 0, (0, 0)
 
-    def _forget_all(self) -> None:
+    def on_unmount(self) -> None:
+        """Leave nothing behind in the terminal's memory (kitty keeps images until told)."""
+        self._forget_all(repaint=False)
+
+    def _forget_all(self, repaint: bool = True) -> None:
         with self._lock:
             items, self._items = list(self._items.values()), {}
             self._current = None
@@ -248,7 +252,8 @@ class ImagePane(Widget):
         if self._root_id:
             self._write(encoders.kitty_delete(self._root_id, passthrough=self.graphics.passthrough))
             self._root_id = 0
-        self.refresh()
+        if repaint:
+            self.refresh()
 
     def _write(self, data: str) -> None:
         """Straight to the terminal, outside the frame, through the driver's writer (thread-safe queue)."""
