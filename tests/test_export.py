@@ -161,6 +161,24 @@ def test_pending_rows_score_empty(tmp_path):
     assert [p == "" for p in probs] == [s != 1 for s in status]
 
 
+def test_scores_csv_quotes_odd_paths_in_any_block(tmp_path, monkeypatch):
+    monkeypatch.setattr(export_scores, "BLOCK", 3)
+    fp = tmp_path / "f.h5"
+    paths = ["/d/plain.jpg", "/d/a,b.jpg", '/d/say "cheese".jpg', "/d/é ü.png",
+             "/d/x.jpg", "/d/y.jpg", "/d/new\nline.jpg"]
+    boxes = [[1.5, 2.25, 30.1, 40.7] if i % 2 else [np.nan] * 4 for i in range(len(paths))]
+    keys = write_features(fp, np.random.default_rng(2).standard_normal((7, 3)), paths=paths,
+                          boxes=boxes)
+    with FeatureFile(fp) as f, LabelStore(default_labels_path(fp), f.id) as st:
+        st.record(keys[0], "pos")
+        st.record(keys[1], "neg")
+    run_export("scores", fp, tmp_path / "s.csv")
+    rows = read_csv(tmp_path / "s.csv")
+    assert [r["path"] for r in rows] == paths and [r["key"] for r in rows] == keys
+    assert [r["x2"] for r in rows] == ["", "30.1"] * 3 + [""]
+    assert [r["label"] for r in rows] == ["pos", "neg"] + [""] * 5
+
+
 def test_imagefolder_crops_with_and_without_context(pool, tmp_path):
     fp, keys, want = pool
     for context in (0.15, 0.0):
