@@ -94,7 +94,7 @@ async def test_kitty_frames_transmit_ahead_and_switch_with_a_few_bytes():
         cmds = commands(written)
         first = cmds[0][0]
         assert first["a"] == "t" and first["f"] == "100" and first["q"] == "2"
-        assert (first["s"], first["v"]) == ("900", "800")
+        assert (first["s"], first["v"]) == ("768", "683")   # default max_px 768: kitty scales it up
         root = first["i"]
         upload = []                   # the payload chunks of the first transmission (a=t, then m=... chunks)
         for keys, payload in cmds:
@@ -102,7 +102,7 @@ async def test_kitty_frames_transmit_ahead_and_switch_with_a_few_bytes():
                 break
             upload.append(payload)
         data = base64.b64decode("".join(upload))
-        assert Image.open(io.BytesIO(data)).size == (900, 800)       # a real PNG of the pane's pixels
+        assert Image.open(io.BytesIO(data)).size == (768, 683)       # a real PNG, the pane scaled to 768 px
         assert any(k.get("a") == "p" and k.get("U") == "1" and k["c"] == "90" and k["r"] == "40" for k, _ in cmds)
         assert any(k.get("a") == "f" and k.get("i") == root for k, _ in cmds)  # b: a frame of the same image
         assert all(k.get("q") == "2" for k, _ in cmds)                 # never a reply to be read as a key

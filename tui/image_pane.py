@@ -27,7 +27,11 @@ from textual.widget import Widget
 from tui import encoders
 from tui.graphics import Graphics
 
-DEFAULT_COLORS = {"kitty": 256, "sixel": 64}
+# Defaults measured on 512x512 photos in a 900x800 px pane (bench/tui_latency.py's pool): kitty PNG
+# of 256 colours at most 768 px wide: 205 KB a photo on average (true colour at full size: 1 MB);
+# sixel of 40 colours: 181 KB (256 colours: 514 KB). Both keep a photo under the 300 KB goal.
+DEFAULT_COLORS = {"kitty": 256, "sixel": 40}
+DEFAULT_MAX_PX = {"kitty": 768}
 KITTY_MAX_FRAMES = 8          # frames kept in the terminal (kitty frames mode): memory stays bounded
 _NULL = Style()
 
@@ -58,16 +62,20 @@ class ImagePane(Widget):
             self.pane = pane
             self.size_px = size_px
 
-    def __init__(self, graphics: Graphics, *, max_px: int = 0, colors: int | None = None, kitty_format: str = "png",
+    def __init__(self, graphics: Graphics, *, max_px: int | None = None, colors: int | None = None,
+                 kitty_format: str = "png",
                  frames: bool | None = None, **kw) -> None:
-        """``max_px``: kitty only, the longest side sent (the terminal scales up; 0: full pane pixels).
-        ``colors``: palette size, the size/sharpness trade (None: 256 for kitty PNG, 64 for sixel, which keeps a
-        photo at 120x40 cells of 10x20 px under 300 KB; 0 for kitty: true colour). ``frames``: kitty,
+        """The size/sharpness trade: ``max_px``, kitty only, the longest side sent (the terminal scales it
+        up; None: 768, 0: the pane's full pixels); ``colors``, the palette size (None: 256 for kitty, 40 for
+        sixel; 0 for kitty: true colour). ``kitty_format``: "png" or "zlib" (raw RGB, o=z: measured
+        larger than PNG on photos and on solar cells). ``frames``: kitty,
         switch by animation frames (default: when the terminal is kitty itself)."""
         super().__init__(**kw)
         self.graphics = graphics
         if colors is None:
             colors = DEFAULT_COLORS.get(graphics.protocol, 0)
+        if max_px is None:
+            max_px = DEFAULT_MAX_PX.get(graphics.protocol, 0)
         self.max_px, self.palette, self.kitty_format = max_px, colors, kitty_format
         self.frames = graphics.kitty_frames if frames is None else frames
         self._lock = threading.RLock()
