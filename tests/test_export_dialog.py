@@ -18,7 +18,10 @@ from tui.sampler import Sampler
 
 
 class Host(App[None]):
-    """Pushes the dialog at start and keeps what it returns."""
+    """Pushes the dialog at start and keeps what it returns; binds letters as the annotate
+    app does, so typing a path must not trigger them."""
+
+    BINDINGS = [("q", "quit"), ("d", "answered('pos')"), ("a", "answered('neg')")]
 
     def __init__(self, sampler):
         super().__init__()
@@ -30,6 +33,9 @@ class Host(App[None]):
 
     def keep_result(self, result) -> None:
         self.returned = result
+
+    def action_answered(self, what: str) -> None:
+        raise AssertionError(f"a key typed into the dialog answered {what}")
 
 
 async def wait_for(pilot, cond, timeout=30.0, what=""):
@@ -74,14 +80,15 @@ def test_dialog_exports_and_names_the_file(tmp_path):
                 # a typed path, submitted with Enter: the sampler's own model is written
                 dlg.query_one(Select).value = "model"
                 await pilot.pause()
-                path.value = str(tmp_path / "mine.json")
+                path.value = str(tmp_path) + "/"
                 path.focus()
-                await pilot.press("enter")
+                await pilot.pause()
+                await pilot.press("end", *"quad.json", "enter")     # q, a, d: letters, not keys
                 await wait_for(pilot, lambda: not dlg.running and
-                               (tmp_path / "mine.npz").exists(), 30, "model files")
+                               (tmp_path / "quad.npz").exists(), 30, "model files")
                 text = result_text(dlg)
-                assert str(tmp_path / "mine.json") in text and str(tmp_path / "mine.npz") in text
-                m = load_model(tmp_path / "mine.json")
+                assert str(tmp_path / "quad.json") in text and str(tmp_path / "quad.npz") in text
+                m = load_model(tmp_path / "quad.json")
                 assert m.doc["source"] == "sampler"
                 assert m.doc["model_version"] == s.model_version
                 np.testing.assert_array_equal(m.w, sampler_model(s).w)
@@ -92,12 +99,12 @@ def test_dialog_exports_and_names_the_file(tmp_path):
                 await wait_for(pilot, lambda: dlg.error is not None, 30, "the error")
                 assert "nodir" in result_text(dlg) and "does not exist" in result_text(dlg)
                 assert dlg.query_one("#export-result").has_class("error")
-                await pilot.press("escape")
+                await pilot.click("#export-close")
                 await pilot.pause()
                 assert not isinstance(app.screen, ExportDialog)
             return app.returned
 
         returned = asyncio.run(go())
-        assert returned is not None and returned.paths[0] == tmp_path / "mine.json"
+        assert returned is not None and returned.paths[0] == tmp_path / "quad.json"
     finally:
         s.close()

@@ -5,7 +5,7 @@ runs in a worker thread (`tui.export.run_export`, which opens its own handles on
 features and labels files), so the app keeps drawing; the model is the sampler's
 current one, so the scores and predicted boxes are those the person has been seeing
 (refit from the labels when the sampler has none yet). The dialog stays open after
-an export and names the files written; Escape closes it.
+an export and names the files written; Escape (or Q outside the path box) closes it.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class ExportDialog(ModalScreen[ExportResult | None]):
     #export-result { height: auto; margin-top: 1; }
     #export-result.error { color: $text-error; }
     """
-    BINDINGS = [Binding("escape", "close", "Close")]
+    # Escape or Q closes (Q typed into the path box is a letter: the Input takes it first).
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("q", "close", "Close", show=False)]
 
     def __init__(self, sampler, fmt: str = "csv") -> None:
         super().__init__()
