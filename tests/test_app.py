@@ -219,7 +219,9 @@ def test_help_opens_and_blocks_answers_until_closed(pool):
                 await pilot.press("question_mark")
                 assert isinstance(app.screen, HelpScreen)
                 await pilot.press("d", "a", "backspace")
+                await pilot.pause(app.stats_every * 3)  # the panel's refresh ticks meanwhile
                 assert current_labels(default_labels_path(features)) == {}
+                assert isinstance(app.screen, HelpScreen) and app.is_running
                 await pilot.press("escape")
                 assert not isinstance(app.screen, HelpScreen)
                 await pilot.press("question_mark", "q")  # Q closes the help, not the app

@@ -78,9 +78,11 @@ class AnnotateApp(App[None]):
 
     # ---- layout -------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        self._pane = PaintedImagePane(self.graphics)
+        self._side = SidePanel(id="side")
         with Horizontal(id="main"):
-            yield PaintedImagePane(self.graphics)
-            yield SidePanel(id="side")
+            yield self._pane
+            yield self._side
         yield Static(literal_text(self.notice), id="notice")
         yield Footer()
 
@@ -93,11 +95,11 @@ class AnnotateApp(App[None]):
 
     @property
     def pane(self) -> PaintedImagePane:
-        return self.query_one(PaintedImagePane)
+        return self._pane  # kept: a query would search the help screen while it is open
 
     @property
     def side(self) -> SidePanel:
-        return self.query_one(SidePanel)
+        return self._side
 
     def on_mount(self) -> None:
         self.query_one("#notice").display = bool(self.notice)
@@ -255,6 +257,8 @@ class AnnotateApp(App[None]):
 
     def _tick(self) -> None:
         """Refresh the figures; if a new model re-ranked the queue, prepare its picks."""
+        if not self._side.is_mounted:
+            return
         self._refresh_stats()
         if self._started and list(self.sampler.peek(self.lookahead)) != self._peeked:
             self._want()

@@ -97,11 +97,11 @@ class SidePanel(Widget):
             t.append_text(literal_text(f"training failed: {s['error']}", "red"))
             t.append("\n")
         w100, w500 = s.get("last100") or {}, s.get("last500") or {}
+        t.append("last 100/500 answers\n", "dim")
         t.append("acc ", "dim")
         t.append(f"{_fmt(w100.get('accuracy'), '.2f')}/{_fmt(w500.get('accuracy'), '.2f')}")
         t.append("  AP ", "dim")
-        t.append(f"{_fmt(w100.get('ap'), '.2f')}/{_fmt(w500.get('ap'), '.2f')}")
-        t.append("  (last 100/500)\n", "dim")
+        t.append(f"{_fmt(w100.get('ap'), '.2f')}/{_fmt(w500.get('ap'), '.2f')}\n")
         line = sparkline(s.get("agreement_recent"), width=max(4, self.size.width - 2))
         if line:
             t.append(line + "\n", "green")
