@@ -73,7 +73,7 @@ def write_synthetic(path, n: int, d: int, *, seed=0, block=262_144, log=None):
         k = f.create_dataset("items/key", shape=(n,), dtype=STR)
         p = f.create_dataset("items/path", shape=(n,), dtype=STR)
         f.create_dataset("items/box", data=np.full((n, 4), np.nan, np.float32))
-        f.create_dataset("items/meta", shape=(n,), dtype=STR)
+        m = f.create_dataset("items/meta", shape=(n,), dtype=STR)
         f.create_dataset("items/image_size", data=np.full((n, 2), 64, np.int32))
         for a in range(0, n, block):
             b = min(n, a + block)
@@ -81,7 +81,7 @@ def write_synthetic(path, n: int, d: int, *, seed=0, block=262_144, log=None):
             names = [f"/data/{i:09d}.jpg" for i in range(a, b)]
             p[a:b] = names
             k[a:b] = [item_key(s, None) for s in names]
+            m[a:b] = ["{}"] * (b - a)
             if log:
                 log(f"  wrote {b}/{n}")
-        f["items/meta"][:] = np.array(["{}"] * n, dtype=object) if n <= 1_000_000 else "{}"
         _attrs(f, d, None, True, "synthetic")

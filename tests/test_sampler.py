@@ -230,3 +230,65 @@ def test_two_annotators_never_share_an_item_and_see_each_others_answers(tmp_path
         assert {x.annotator for x in a.store.answers()} == {"alice", "bob"}
     finally:
         a.close(), b.close()
+
+
+def test_above_the_full_scan_limit_a_sample_is_scored(tmp_path, monkeypatch):
+    import tui.sampler as mod
+    monkeypatch.setattr(mod, "FULL_SCAN_MAX", 100)
+    monkeypatch.setattr(mod, "SAMPLE_ROWS", 60)
+    keys, truth = make_pool(tmp_path / "f.h5", n=300, share=0.3)
+    with Sampler(tmp_path / "f.h5", strategy="maxprob", poll=0.1) as s:
+        for _ in range(20):
+            k = s.next()
+            s.record(k, bool(truth[k]))
+            s.wait_idle()
+        p = s.predict_proba()
+        scored = ~np.isnan(p)
+        assert 30 < scored.sum() < 80                          # a sample, not the pool
+        s.next()
+        queued = [s.features.index_of(k) for k in s.peek(5)]
+        assert queued and scored[queued].all()                 # ranked within the sample
+        assert s.stats()["positives_left"] > 0
+
+
+CHILD = """
+import sys, time
+from tui.sampler import Sampler
+s = Sampler(sys.argv[1], annotator="bob", poll=0.1, seed=0)
+for _ in range(int(sys.argv[2])):
+    k = s.next()
+    print(k, flush=True)
+    time.sleep(0.01)
+    s.record(k, hash(k) % 3 == 0)
+s.close()
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_share_a_labels_file(tmp_path):
+    import subprocess
+    import sys
+    import time
+    keys, truth = make_pool(tmp_path / "f.h5", n=200)
+    a = Sampler(tmp_path / "f.h5", annotator="alice", poll=0.1, seed=0)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "f.h5"), "30"],
+                             stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
+    try:
+        mine = []
+        for _ in range(30):
+            k = a.next()
+            mine.append(k)
+            a.record(k, bool(truth[k]))
+            time.sleep(0.01)
+        theirs = child.communicate(timeout=120)[0].split()
+        assert child.returncode == 0 and len(theirs) == 30
+        assert not set(mine) & set(theirs), "an item was shown in both processes"
+        deadline = time.time() + 5
+        while time.time() < deadline and a.stats()["answered"] < 60:
+            time.sleep(0.1)
+        assert a.stats()["answered"] == 60                     # bob's answers reached alice
+        a.wait_idle()
+        assert a.store.leased_by_others() == set()             # bob released his leases
+    finally:
+        child.kill()
+        a.close()

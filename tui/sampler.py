@@ -10,10 +10,14 @@ handed out by `next()` stays put until answered. In a team (several processes
 on one labels file) the queue's items are leased in the labels file, and the
 thread polls it every second so teammates' answers reach the model.
 
-Scale: pools up to ~10M items are scored whole after each fit (10M x 384 takes
-seconds here, see bench/sampler.py). Above `FULL_SCAN_MAX` the thread scores a
-fresh random sample of `SAMPLE_ROWS` rows plus the nearest neighbours of the
-latest positives instead, so maxprob searches a sample, not the whole pool.
+Scale: pools up to FULL_SCAN_MAX (12M) items are scored whole after each fit
+(10M x 384 takes seconds here, see bench/sampler.py). Above it the thread scores
+a fresh random sample of SAMPLE_ROWS (2M) rows after each fit instead; the other
+rows have no probability (NaN in predict_proba) until a later sample covers
+them, so maxprob and entropy search a new sample each time rather than the
+whole pool, and positives_left is extrapolated from the sample. The
+neighbours of a positive are searched in the whole pool on request
+(`more_like`, one full pass).
 """
 
 from __future__ import annotations
@@ -337,12 +341,14 @@ class Sampler:
             y = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
             self._version += 1
             model = self._fitter.fit(X, y, self._version)
-            proba = _sigmoid(f.dot(model.w, model.b))
+            proba = self._score(model)
         elif not (pos and neg):
             model, proba = None, None
         if fit:
             self._fitted_gen = gen
         cand = f.done & ~answered
+        if proba is not None and f.n > FULL_SCAN_MAX:
+            cand &= ~np.isnan(proba)               # only the scored sample can be ranked
         if leased:
             cand[list(leased)] = False
         if current is not None:
@@ -358,12 +364,24 @@ class Sampler:
             self.store.release([f.key(i) for i in stale])
         pos_left = None
         if proba is not None and model is not None:
-            pc = prior_corrected(proba, model.n_pos, model.n_neg)
-            pos_left = float(pc[f.done & ~answered].sum(dtype=np.float64))
+            pc = prior_corrected(proba, model.n_pos, model.n_neg)[f.done & ~answered]
+            scored = ~np.isnan(pc)                 # the sample, above FULL_SCAN_MAX items
+            pos_left = float(pc[scored].mean(dtype=np.float64) * len(pc)) if scored.any() else 0.0
         with self._lock:
             self._model, self._proba, self._pos_left = model, proba, pos_left
             self._leased, self._claimed = leased, got
             self._queue = collections.deque((i, s) for i, s in queue if not self._answered[i])
+
+    def _score(self, model: LinearModel) -> np.ndarray:
+        """P(pos) of every row; above FULL_SCAN_MAX rows, of a fresh random sample of
+        SAMPLE_ROWS rows only, the rest NaN."""
+        f = self.features
+        if f.n <= FULL_SCAN_MAX:
+            return _sigmoid(f.dot(model.w, model.b))
+        rows = np.unique(self._rng.integers(0, f.n, SAMPLE_ROWS))
+        proba = np.full(f.n, np.nan, np.float32)
+        proba[rows] = _sigmoid(f.rows(rows) @ model.w + np.float32(model.b))
+        return proba
 
     def _rank(self, strategy, target, anchor, proba, cand, labelled) -> list[tuple[int, str]]:
         f, k = self.features, max(4 * self.queue_size, 32)
