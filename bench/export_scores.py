@@ -107,7 +107,8 @@ def main(argv=None) -> dict:
     for fmt, name in (("scores", "scores.csv"), ("scores-h5", "scores.h5")):
         fig[fmt] = run_export(features, fmt, out_dir / name)
         print(f"{fmt:10} {n:,} items: {fig[fmt]['seconds']} s, CPU {fig[fmt]['cpu_seconds']} s "
-              f"({fig[fmt]['command_seconds']} s with start-up), peak anonymous {fig[fmt]['peak_anon_mb']} MB, file-backed "
+              f"({fig[fmt]['command_seconds']} s with start-up), peak anonymous "
+              f"{fig[fmt]['peak_anon_mb']} MB, file-backed "
               f"{fig[fmt]['peak_file_mb']} MB, {fig[fmt]['bytes'] / 2**20:.0f} MB written")
         (out_dir / name).unlink()
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -217,7 +217,8 @@ def run_export(fmt: str, features, out, *, labels=None, model: LinearModel | Non
         if fmt in ("scores", "scores-h5"):
             from tui.export_scores import write_scores
             m = src.model()
-            return write_scores(src.features, m.w, m.b, out, fmt, labels={k: a.answer for k, a in src.latest().items()},
+            current = {k: a.answer for k, a in src.latest().items()}
+            return write_scores(src.features, m.w, m.b, out, fmt, labels=current,
                                 what=f"model v{m.version} ({src.model_source})")
         if fmt == "coco":
             from tui.export_coco import write_coco

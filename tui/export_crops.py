@@ -26,7 +26,8 @@ def crop_region(box, context: float, w: int, h: int) -> tuple[int, int, int, int
     """Integer pixel region of the crop, or None for a box wholly outside the image."""
     if box is None:
         return (0, 0, w, h)
-    x1, y1, x2, y2 = min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3])
+    x1, x2 = sorted((box[0], box[2]))
+    y1, y2 = sorted((box[1], box[3]))
     if context > 0:
         rx1, ry1, rx2, ry2 = _region((x1, y1, x2, y2), "crop", context, w, h)
     else:

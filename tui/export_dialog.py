@@ -21,8 +21,15 @@ from tui.export import FORMATS, ExportResult, default_output
 
 
 def sampler_model(sampler):
-    """The sampler's current model (a LinearModel) or None."""
-    return getattr(sampler, "model", None) or getattr(sampler, "_model", None)
+    """The sampler's current model (a LinearModel) or None. The Sampler has no public
+    accessor yet: a `model` property is used once it has one."""
+    from tui.trainer import LinearModel
+
+    for name in ("model", "_model"):
+        m = getattr(sampler, name, None)
+        if isinstance(m, LinearModel):
+            return m
+    return None
 
 
 class ExportDialog(ModalScreen[ExportResult | None]):
