@@ -289,11 +289,18 @@ class AnnotateApp(App[None]):
         self._advance(self._take_next())
 
     def action_undo(self) -> None:
-        key = self.sampler.undo()
+        try:
+            key = self.sampler.undo()
+        except Exception as exc:  # a full disk: nothing changed, say so
+            self.side.status = f"not undone: {exc}"
+            return
         if key is None:
             self.side.status = "nothing to undo"
             return
         self._refresh_stats()  # the sampler puts the item on screen back in front
+        if key not in self.sampler.features:  # an answer made with another features file
+            self.side.status = "undid an answer for an item this features file lacks"
+            return
         self._advance(key)
 
     def action_toggle_proba(self) -> None:
