@@ -292,3 +292,36 @@ def test_two_processes_share_a_labels_file(tmp_path):
     finally:
         child.kill()
         a.close()
+
+
+FINISH_ROWS = """
+import sys, h5py
+with h5py.File(sys.argv[1], "a", locking=False) as w:
+    w["status"][:] = 1
+    w.attrs["complete"] = True
+"""
+
+
+def test_rows_featurized_while_annotating_join_the_pool(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import tui.sampler as mod
+    monkeypatch.setattr(mod, "REFRESH_S", 0.1)
+    rng = np.random.default_rng(0)
+    status = np.zeros(60, np.int8)
+    status[:20] = 1
+    keys = write_features(tmp_path / "f.h5", rng.standard_normal((60, 8)), status=status,
+                          complete=False)
+    with Sampler(tmp_path / "f.h5", strategy="random", poll=0.1) as s:
+        shown = []
+        for _ in range(20):
+            k = s.next()
+            shown.append(k)
+            s.record(k, None)
+        assert set(shown) == set(keys[:20]) and s.next() is None   # pending rows never shown
+        subprocess.run([sys.executable, "-c", FINISH_ROWS, str(tmp_path / "f.h5")], check=True)
+        import time
+        deadline = time.time() + 10
+        while s.next() is None and time.time() < deadline:
+            time.sleep(0.1)
+        assert s.next() in keys[20:] and s.stats()["left"] == 40

@@ -128,14 +128,21 @@ class FeatureFile:
 
     def refresh(self) -> None:
         """Re-read the status column (featurize may still be filling rows)."""
-        try:
-            self._h5.close()
-        except Exception:
-            pass
-        self._h5 = _open(self.filename)
-        self.status = np.asarray(self._h5["status"][:], dtype=np.int8)
-        self.done = self.status == DONE
-        self.complete = bool(self._h5.attrs.get("complete", False))
+        h5 = _open(self.filename)
+        status = np.asarray(h5["status"][:], dtype=np.int8)
+        # Swap in the new handle; close only the one before the previous: another thread
+        # may still be reading through the previous handle.
+        self._handles = getattr(self, "_handles", [self._h5])
+        if self._handles[-1] is not h5:
+            self._handles.append(h5)
+        while len(self._handles) > 2:
+            try:
+                self._handles.pop(0).close()
+            except Exception:
+                pass
+        self._h5 = h5
+        self.status, self.done = status, status == DONE
+        self.complete = bool(h5.attrs.get("complete", False))
         self._mm = self._memmap()
 
     def _memmap(self):
@@ -291,10 +298,11 @@ class FeatureFile:
 
     def close(self) -> None:
         self._mm = None
-        try:
-            self._h5.close()
-        except Exception:
-            pass
+        for h in getattr(self, "_handles", [self._h5]):
+            try:
+                h.close()
+            except Exception:
+                pass
 
     def __enter__(self) -> "FeatureFile":
         return self

@@ -39,6 +39,7 @@ from tui.trainer import DEFAULT_C, BackgroundLoop, Fitter, LinearModel, RowCache
 FULL_SCAN_MAX = 12_000_000
 SAMPLE_ROWS = 2_000_000
 COLD_SAMPLE = 20_000
+REFRESH_S = 5.0          # re-read the status column this often while featurize writes
 _ANSWER = {True: "pos", False: "neg", None: "skip", "pos": "pos", "neg": "neg", "skip": "skip"}
 
 
@@ -79,6 +80,7 @@ class Sampler:
         self._anchor: int | None = None
         self._similarity: tuple[int, np.ndarray] | None = None
         self._cold = None
+        self._refreshed = time.monotonic()
         self._claimed: set[int] = set()
         self._leased: set[int] = set()
         self._labels_gen = 0
@@ -318,6 +320,12 @@ class Sampler:
         changed = self.store.changed()
         if changed:
             self._load_labels()
+        f = self.features
+        if not f.complete and time.monotonic() - self._refreshed > REFRESH_S:
+            done_before = int(f.done.sum())            # featurize is still filling rows
+            f.refresh()
+            self._refreshed = time.monotonic()
+            changed = changed or int(f.done.sum()) != done_before
         if new_work or changed:
             self._rebuild()
         elif self._claimed and time.monotonic() - self._claimed_at > self.lease_ttl / 3:
