@@ -20,6 +20,7 @@ BENCHMARKS = [
     "featurize",
     "sampler",
     "tui_latency",
+    "export_scores",
     "active_learning",
 ]
 
