@@ -9,7 +9,6 @@ anything a user can cause.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -145,6 +144,8 @@ def _main(args) -> int:
     except StoreError as e:
         _err(str(e))
         return EXIT_FAILED if getattr(e, "resumable", False) else EXIT_USAGE
+    finally:
+        distributed.finish()
     if outcome is None:  # a rank other than 0: rank 0 reports
         return EXIT_OK
     outcome.seconds = time.monotonic() - t0
@@ -171,10 +172,6 @@ def report(o, out_path: str, args) -> int:
               "same command again to retry them.", file=e, flush=True)
         return EXIT_FAILED
     return EXIT_OK
-
-
-def summary_json(o) -> str:
-    return json.dumps({k: getattr(o, k) for k in ("done", "failed", "pending", "total", "clipped")})
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -43,9 +43,14 @@ def context() -> Context:
     return Context(dist.get_rank(), dist.get_world_size())
 
 
-def _barrier() -> None:
-    import torch.distributed as dist
-    dist.barrier()
+def finish() -> None:
+    """Tear the process group down (torchrun warns otherwise)."""
+    try:
+        import torch.distributed as dist
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    except Exception:
+        pass
 
 
 def shard_path(out: str, rank: int, world: int) -> str:

@@ -50,6 +50,7 @@ class Outcome:
     computed: int = 0
     interrupted: bool = False
     seconds: float = 0.0
+    first_batch: tuple = (0, 0.0)  # (items, seconds) of the first batch: start-up, for benchmarks
     failures: list = field(default_factory=list)  # (path, message), first few
 
 
@@ -226,6 +227,8 @@ def featurize_store(store: FeatureStore, items, backbone, opts: Options, *, stop
                 if e is not None and len(out.failures) < 10:
                     out.failures.append((items[r].path, e))
             out.computed += len(errors)
+            if out.first_batch == (0, 0.0):
+                out.first_batch = (len(errors), time.monotonic() - t0)
             prog.update(len(errors), nfail)
             if stop is not None and stop.signal is not None:
                 out.interrupted = True

@@ -9,11 +9,9 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 
-import h5py
 import numpy as np
 import pytest
 
