@@ -32,7 +32,7 @@ import numpy as np
 from bench.fmnist_embed import CLASSES, load_embeddings
 from tui import strategies as S
 from tui.quality import average_precision
-from tui.sampler import COLD_SAMPLE
+from tui.sampler import COLD_CLUSTERS, COLD_SAMPLE
 from tui.trainer import DEFAULT_C, Fitter
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -70,11 +70,12 @@ def run_ours(X, y, Xt, yt, strategy, share, seed, budget, C):
     srng = np.random.default_rng(seed)
     sample_rows = np.sort(srng.choice(n, min(n, COLD_SAMPLE), replace=False))
     sample_X = X[sample_rows]
+    medoids = S.cluster_medoids(sample_X, COLD_CLUSTERS, srng)
     cps, ap_curve, version = set(checkpoints(budget)), {}, 0
     for t in range(1, budget + 1):
         centers = X[order] if order else None
         idx, _ = S.choose(strategy, 1, ~answered, rng, proba, "pos", share, sample_rows,
-                          sample_X, centers)
+                          sample_X, centers, medoids)
         i = int(idx[0])
         answered[i] = True
         order.append(i)

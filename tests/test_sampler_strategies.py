@@ -80,7 +80,10 @@ def test_cold_start_finds_a_rare_cluster_sooner_than_random():
     for seed in range(10):
         rng = np.random.default_rng(seed)
         X, rare = _rare_cluster_pool(rng)
-        pick = S.kmeans_pp(X, 100, rng)
+        rows = np.arange(len(X))
+        pick, tags = S.choose("maxprob", 100, np.ones(len(X), bool), rng, None, sample_rows=rows,
+                              sample_X=X, medoids=S.cluster_medoids(X, 32, rng))
+        assert set(tags) == {"coldstart"} and len(set(pick)) == 100
         first_kpp.append(np.argmax(rare[pick]) if rare[pick].any() else 100)
         pick = S.random(len(X), 100, rng, np.ones(len(X), bool))
         first_rand.append(np.argmax(rare[pick]) if rare[pick].any() else 100)

@@ -39,6 +39,7 @@ from tui.trainer import DEFAULT_C, BackgroundLoop, Fitter, LinearModel, RowCache
 FULL_SCAN_MAX = 12_000_000
 SAMPLE_ROWS = 2_000_000
 COLD_SAMPLE = 20_000
+COLD_CLUSTERS = 64
 REFRESH_S = 5.0          # re-read the status column this often while featurize writes
 _ANSWER = {True: "pos", False: "neg", None: "skip", "pos": "pos", "neg": "neg", "skip": "skip"}
 
@@ -397,12 +398,12 @@ class Sampler:
             if self._similarity is None or self._similarity[0] != anchor:
                 self._similarity = (anchor, f.dot(f.rows([anchor])[0]))
             return [(int(i), "similar") for i in S.similar(self._similarity[1], k, cand)]
-        rows = X = centers = None
+        rows = X = centers = medoids = None
         if proba is None and strategy != "random":
-            rows, X = self._cold_sample()
+            rows, X, medoids = self._cold_sample()
             centers = self._cache.get(np.asarray(labelled, np.int64)) if labelled else None
         idx, tags = S.choose(strategy, k, cand, self._rng, proba, target, self.random_share,
-                             rows, X, centers)
+                             rows, X, centers, medoids)
         return [(int(i), t) for i, t in zip(idx, tags)]
 
     def _cold_sample(self):
@@ -412,5 +413,6 @@ class Sampler:
             rng = np.random.default_rng(self._seed)
             n = min(f.n, COLD_SAMPLE)
             rows = np.sort(rng.choice(f.n, n, replace=False)) if n else np.zeros(0, np.int64)
-            self._cold = (rows, f.rows(rows))
+            X = f.rows(rows)
+            self._cold = (rows, X, S.cluster_medoids(X, COLD_CLUSTERS, rng))
         return self._cold

@@ -108,6 +108,33 @@ def kmeans_pp(X: np.ndarray, k: int, rng: np.random.Generator,
     return np.asarray(picked, dtype=np.int64)
 
 
+def cluster_medoids(X: np.ndarray, k: int, rng: np.random.Generator, iters: int = 10) -> np.ndarray:
+    """Rows of X nearest the centroids of a k-means (k-means++ start, a few Lloyd steps),
+    one per non-empty cluster. A small but distinct group (a rare class) gets a centroid
+    of its own, and its medoid is a typical member rather than an outlier."""
+    X = np.asarray(X, np.float32)
+    k = min(int(k), len(X))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    C = X[kmeans_pp(X, k, rng)]
+    sq = np.einsum("ij,ij->i", X, X)
+    for _ in range(iters):
+        d = sq[:, None] - 2 * X @ C.T + np.einsum("ij,ij->i", C, C)[None, :]
+        assign = d.argmin(axis=1)
+        for j in range(k):
+            members = assign == j
+            if members.any():
+                C[j] = X[members].mean(axis=0)
+    d = sq[:, None] - 2 * X @ C.T + np.einsum("ij,ij->i", C, C)[None, :]
+    assign = d.argmin(axis=1)
+    out = []
+    for j in range(k):
+        members = np.flatnonzero(assign == j)
+        if len(members):
+            out.append(members[np.argmin(d[members, j])])
+    return np.asarray(out, dtype=np.int64)
+
+
 def mix_random(ranked: np.ndarray, share: float, rng: np.random.Generator, n: int,
                candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Replace each slot of a ranked list by a uniform random candidate with probability
@@ -132,12 +159,15 @@ def mix_random(ranked: np.ndarray, share: float, rng: np.random.Generator, n: in
 def choose(strategy: str, k: int, candidates: np.ndarray, rng: np.random.Generator,
            proba: np.ndarray | None = None, target: str = "pos", random_share: float = 0.0,
            sample_rows: np.ndarray | None = None, sample_X: np.ndarray | None = None,
-           centers: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+           centers: np.ndarray | None = None,
+           medoids: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
     """The sampler's whole choice for entropy | maxprob | random: (rows, strategy of each).
 
     Without a model (`proba` None: both classes not yet seen) the choice is the cold
-    start, k-means++ seeding over `sample_X` (rows `sample_rows` of the pool) with the
-    answered items as `centers`. Shared by tui.sampler and bench/active_learning.py."""
+    start: the `medoids` of a k-means of the sample first (positions in `sample_X`, rows
+    `sample_rows` of the pool), in k-means++ order away from the answered items
+    (`centers`), then k-means++ seeding over the whole sample. Shared by tui.sampler
+    and bench/active_learning.py."""
     n = len(candidates)
     if strategy == "random":
         return random(n, k, rng, candidates), ["random"] * min(k, int(candidates.sum()))
@@ -146,8 +176,14 @@ def choose(strategy: str, k: int, candidates: np.ndarray, rng: np.random.Generat
             idx = random(n, k, rng, candidates)
         else:
             ok = candidates[sample_rows]
-            pick = kmeans_pp(sample_X[ok], k, rng, centers)
-            idx = sample_rows[np.flatnonzero(ok)[pick]]
+            med = np.zeros(0, np.int64) if medoids is None else medoids[ok[medoids]]
+            first = med[kmeans_pp(sample_X[med], k, rng, centers)] if len(med) else med
+            rest = np.zeros(0, np.int64)
+            if len(first) < k:
+                ok[first] = False
+                pool = np.flatnonzero(ok)
+                rest = pool[kmeans_pp(sample_X[pool], k - len(first), rng, centers)]
+            idx = sample_rows[np.r_[first, rest].astype(np.int64)]
         return idx, ["coldstart"] * len(idx)
     ranked = entropy(proba, k, candidates) if strategy == "entropy" else \
         maxprob(proba, k, candidates, target)
