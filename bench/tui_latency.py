@@ -296,7 +296,7 @@ def drive(argv: list[str], n_keys: int, *, term: str = "xterm-256color", key: by
             raise RuntimeError(f"{' '.join(argv)} exited:\n" + startup[-1500:].decode("utf-8", "replace"))
         if b"Traceback (most recent call last)" in startup:
             raise RuntimeError(f"{' '.join(argv)} crashed:\n" + startup[-1500:].decode("utf-8", "replace"))
-        lat, at_key, per_key, windows = [], [], [], []
+        lat, at_key, per_key, windows, silent = [], [], [], [], 0
         for _ in range(n_keys):
             t0 = time.perf_counter()
             os.write(master, key)
@@ -304,7 +304,13 @@ def drive(argv: list[str], n_keys: int, *, term: str = "xterm-256color", key: by
             data = b"".join(c for _, c in chunks)
             end = _frame_split(data)
             if end == 0:
+                silent += 1
+                gone = os.waitpid(pid, os.WNOHANG)
+                if gone[0] or silent >= 5:
+                    why = f"exited with status {gone[1]}" if gone[0] else "stopped answering keys"
+                    raise RuntimeError(f"{' '.join(argv)} {why} after {len(lat)} keys")
                 continue
+            silent = 0
             upto, t_end = 0, t0
             for t, c in chunks:
                 upto += len(c)

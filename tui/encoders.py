@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import io
 import multiprocessing
+import os
 import sys
 import threading
+import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -178,6 +180,21 @@ _POOL = None
 _POOL_LOCK = threading.Lock()
 
 
+def _helper_init(parent: int) -> None:
+    """In the helper: let go of the terminal (stdio to /dev/null) and end when the app's process ends,
+    so that a killed app never leaves a helper holding its tty open."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def sixel_encode_away(canvas: Image.Image, colors: int = 256) -> str:
     """``sixel_encode`` in a helper process: the encoder is mostly Python, and run in a thread it
     holds the GIL for tenths of a second, stalling the UI thread's next frame. Falls back to this
@@ -191,7 +208,8 @@ def sixel_encode_away(canvas: Image.Image, colors: int = 256) -> str:
                 saved = sys.stderr
                 sys.stderr = sys.__stderr__ or saved
                 try:
-                    _POOL = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                    _POOL = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_helper_init, initargs=(os.getpid(),))
                     _POOL.submit(int).result()
                 finally:
                     sys.stderr = saved
