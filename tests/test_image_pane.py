@@ -297,3 +297,23 @@ async def test_quitting_deletes_the_kitty_images():
         await pane.remove()
         deleted = {k["i"] for k, _ in commands(written) if k.get("a") == "d"}
         assert deleted == ids and len(ids) == 2
+
+
+@sync
+async def test_kitty_frames_stay_bounded_and_an_evicted_image_still_shows():
+    from tui.image_pane import KITTY_MAX_FRAMES
+    app = PaneApp(graphics("kitty"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        written = recorder(app)
+        pane = app.query_one(ImagePane)
+        small = Image.new("RGB", (90, 80), (200, 30, 30))
+        for n in range(KITTY_MAX_FRAMES + 3):
+            pane.prepare(f"t{n}", small)
+        frames = {k.get("r") for k, _ in commands(written) if k.get("a") == "f"}
+        assert pane._frames_made == KITTY_MAX_FRAMES and None in frames and "1" in frames  # reused, not grown
+        written.clear()
+        pane.show("t0")                       # evicted long ago: encoded again, then switched to
+        await pilot.pause()
+        cmds = commands(written)
+        assert cmds[0][0]["a"] == "f" and cmds[-1][0]["a"] == "a" and cmds[-1][0]["c"] == cmds[0][0]["r"]
+        assert pane.painted == "t0"

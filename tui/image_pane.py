@@ -216,9 +216,10 @@ class ImagePane(Widget):
             self._write(seq)   # under the lock: frame numbers reach the terminal in the order given
 
     def _evict_oldest(self) -> None:
-        for token, other in list(self._items.items()):
+        """All frames in use: free the oldest prepared one that is not on screen. Its image is kept,
+        so showing it later encodes it again instead of showing nothing."""
+        for token, other in self._items.items():
             if token != self._current and other.frame:
-                self._items.pop(token)
                 self._free_frames.append(other.frame)
                 other.frame, other.grid = 0, (0, 0)
                 return
