@@ -24,10 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 
 from featurize.decode import DecodeError, clip_box, crop, grow_box, open_for_items
 from featurize.pool import box_patch_weights, whole_image_weights
-from featurize.preprocess import Preprocess, input_geometry, min_decode_size, to_tensor
+from featurize.preprocess import Preprocess, input_geometry, min_decode_size
 
 
 @dataclass
@@ -66,6 +67,34 @@ def plan(items, todo, mode: str, batch_size: int) -> list[list[Chunk]]:
     if cur:
         batches.append(cur)
     return batches
+
+
+_INTERP = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+
+
+def to_uint8(img: Image.Image, pre: Preprocess, orig_size=None) -> torch.Tensor:
+    """uint8 [3, H, W]: the resize and crop of ``featurize.preprocess.to_tensor``
+    (same geometry, same Pillow calls) without the float normalisation, which
+    :func:`normalize` does for the whole batch on the device: 4x less data
+    between processes and one vectorised op instead of one per image."""
+    w, h = orig_size if orig_size is not None else img.size
+    g = input_geometry(w, h, pre)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    if img.size != g.resize_wh:
+        img = img.resize(g.resize_wh, _INTERP[pre.interpolation])
+    H, W = pre.size
+    left, top = g.crop_xy
+    if (left, top) != (0, 0) or img.size != (W, H):
+        img = img.crop((left, top, left + W, top + H))
+    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+def normalize(x: torch.Tensor, pre: Preprocess) -> torch.Tensor:
+    """uint8 [B, 3, H, W] -> float32 normalised, as ``to_tensor`` does."""
+    mean = torch.tensor(pre.mean, dtype=torch.float32, device=x.device)[:, None, None]
+    std = torch.tensor(pre.std, dtype=torch.float32, device=x.device)[:, None, None]
+    return ((x.float() / 255.0) - mean) / std
 
 
 def _reduction(size, pre: Preprocess) -> float:
@@ -132,7 +161,7 @@ class ChunkDataset(torch.utils.data.Dataset):
         out["sizes"][:] = dec.size
         if pool:
             try:
-                out["grid_x"].append(to_tensor(dec.image, self.pool_pre, orig_size=dec.size))
+                out["grid_x"].append(to_uint8(dec.image, self.pool_pre, orig_size=dec.size))
             except Exception as e:
                 out["errors"] = [f"cannot prepare image: {type(e).__name__}: {e}"] * n
                 return out
@@ -142,7 +171,7 @@ class ChunkDataset(torch.utils.data.Dataset):
                     if pool:
                         out["pool"].append((j, whole_image_weights(self.grid_hw())))
                     else:
-                        out["embed_x"].append(to_tensor(decs[j].image, pre, orig_size=dec.size))
+                        out["embed_x"].append(to_uint8(decs[j].image, pre, orig_size=dec.size))
                         out["embed_of"].append(j)
                     continue
                 c, clipped = clip_box(b, dec.size)
@@ -151,7 +180,7 @@ class ChunkDataset(torch.utils.data.Dataset):
                     out["pool"].append((j, self.pool_weights(c, dec.size)))
                 else:
                     g = grow_box(c, context, dec.size)
-                    out["embed_x"].append(to_tensor(crop(decs[j], g), pre))
+                    out["embed_x"].append(to_uint8(crop(decs[j], g), pre))
                     out["embed_of"].append(j)
             except DecodeError as e:
                 out["errors"][j] = str(e)

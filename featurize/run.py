@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from featurize.dataset import ChunkDataset, default_workers, make_loader, plan
+from featurize.dataset import ChunkDataset, default_workers, make_loader, normalize, plan
 from featurize.pool import pool_tokens
 from featurize.progress import Progress
 from featurize.store import DONE, FeatureStore
@@ -168,9 +168,11 @@ def compute(backbone, batch: dict, device: torch.device, precision: str) -> tupl
         with autocast(device, precision):
             e = g = None
             if batch["embed_x"] is not None:
-                e = backbone.embed(batch["embed_x"].to(device, non_blocking=nb))
+                x = normalize(batch["embed_x"].to(device, non_blocking=nb), backbone.preprocess)
+                e = backbone.embed(x)
             if batch["grid_x"] is not None and len(batch["pool_of"]):
-                g = backbone.patch_grid(batch["grid_x"].to(device, non_blocking=nb))
+                x = normalize(batch["grid_x"].to(device, non_blocking=nb), backbone.preprocess)
+                g = backbone.patch_grid(x)
         if e is not None:
             feats[batch["embed_of"]] = e.float().cpu()
         if g is not None:  # pooled in float32, outside autocast

@@ -116,3 +116,20 @@ def test_clip_box_counts_and_refuses():
 def test_grow_box_adds_context_and_clamps():
     assert grow_box((10, 10, 30, 20), 0.5, (100, 100)) == (0.0, 5.0, 40.0, 25.0)
     assert grow_box((90, 90, 100, 100), 0.15, (100, 100)) == (88.5, 88.5, 100.0, 100.0)
+
+
+@pytest.mark.parametrize("resize", ["shortest", "squash"])
+def test_uint8_batches_normalise_to_the_models_own_preprocessing(resize):
+    import torch
+    from featurize.dataset import normalize, to_uint8
+    from featurize.preprocess import to_tensor
+    from featurize_fixtures import sample_photos
+    pre = Preprocess((56, 72), resize, 0.875, "bicubic", (0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
+    for p in sample_photos():
+        im = Image.open(p).convert("RGB")
+        small = im.reduce(2)
+        for img, orig in ((im, None), (small, im.size)):
+            want = to_tensor(img, pre, orig_size=orig)
+            got = normalize(to_uint8(img, pre, orig_size=orig)[None], pre)[0]
+            assert got.dtype == torch.float32 and got.shape == want.shape
+            assert torch.allclose(got, want, atol=1e-5)
