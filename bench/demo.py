@@ -154,7 +154,7 @@ def screenshot(out: Path, dest: Path, answers: int = 60) -> dict:
         while time.perf_counter() - t0 < 60:
             time.sleep(1.0)
             rgb = term.screenshot(shot)
-            if len(np.unique(rgb[:400, :600].reshape(-1, 3), axis=0)) > 64:
+            if len(np.unique(rgb[:400, :600].reshape(-1, 3), axis=0)) >= 16:
                 break
         term.key("p")  # show the model's probability for the screenshot
         time.sleep(2.0)

@@ -53,9 +53,11 @@ def test_sixel_image_and_box_in_xterm(tmp_path):
     try:
         def shown():
             pane = pane_region(term.screenshot(tmp_path / "shot.png"))
-            colours = len(np.unique(pane.reshape(-1, 3), axis=0))
+            colours = len(np.unique(pane.reshape(-1, 3), axis=0))  # a picture, not text:
+            spread = float(pane.mean(axis=2).std())                 # many colours, shading
             yellow = int(outline_pixels(pane).sum())
-            return (pane, colours, yellow) if colours > 64 and yellow > 100 else None
+            ok = colours >= 16 and spread > 10 and yellow > 100
+            return (pane, colours, yellow) if ok else None
 
         pane, colours, yellow = wait(shown, 60, "the sixel image with its box outline")
         # the outline is a frame: yellow on at least two distinct rows and two columns
