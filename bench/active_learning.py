@@ -257,7 +257,7 @@ def print_table(summary, budget):
     for prev, data in summary.items():
         print(f"\nprevalence {float(prev):.0%} (medians over tasks of seed means; ratio = ours / random)")
         print(f"{'strategy':13s} {'to95%AP':>8s} {'ratio':>6s} {'found100':>9s} {'ratio':>6s} "
-              f"{'found500':>9s} {'ratio':>6s} {'AP@' + str(budget):>8s}")
+              f"{'found' + str(min(500, budget)):>9s} {'ratio':>6s} {'AP@' + str(budget):>8s}")
         for s, r in data["summary"].items():
             f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
             print(f"{s:13s} {r['answers_to_95']:8.0f} {f(r['ratio_answers_to_95']):>6s} "

@@ -60,7 +60,9 @@ times = []
 for _ in range({reps}):
     t = time.perf_counter(); s = f.dot(w, 0.1); times.append(time.perf_counter() - t)
     top = np.argpartition(-s, 64)[:64]
-print(json.dumps(dict(open_s=t_open, score_s=times, storage=f.storage,
+idx = np.random.default_rng(1).choice(f.n, 2000, replace=False)
+err = float(np.abs(s[idx] - (f.rows(idx) @ w + 0.1)).max())
+print(json.dumps(dict(open_s=t_open, score_s=times, storage=f.storage, max_abs_err=err,
                       peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -139,7 +141,7 @@ def main(argv=None):
         r = score_timing(p)
         res[f"score_{n}x{d}"] = r
         print(f"score {n:,} x {d}: best {min(r['score_s']):.2f} s (all {', '.join(f'{x:.2f}' for x in r['score_s'])}), "
-              f"{r['storage']}, open {r['open_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB "
+              f"{r['storage']}, max error {r['max_abs_err']:.1e}, open {r['open_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB "
               f"= {r['rss_over_file']:.2f} x file ({r['file_mb']:.0f} MB)")
     p768 = synthetic(*sizes[0])
     res["refit"] = refit_timing(p768)

@@ -82,6 +82,7 @@ class Sampler:
         self._similarity: tuple[int, np.ndarray] | None = None
         self._cold = None
         self._refreshed = time.monotonic()
+        self._claimed_at = time.monotonic()
         self._claimed: set[int] = set()
         self._leased: set[int] = set()
         self._labels_gen = 0
@@ -363,14 +364,24 @@ class Sampler:
         if current is not None:
             cand[current] = False
         queue = self._rank(strategy, target, anchor, proba, cand, pos + neg)
+        # Lease the head of the queue. Each claim or release is a durable write that
+        # record() would wait for, so: only new items, renewals every ttl/3, and stale
+        # leases given back in batches (they block no one for long: ttl, or close()).
         keep = [] if current is None else [current]
-        want = [i for i, _ in queue[:self.queue_size + 1]]
-        got = set(f.indices_of(self.store.claim([f.key(i) for i in keep + want], self.lease_ttl)))
-        self._claimed_at = time.monotonic()
+        want = keep + [i for i, _ in queue[:self.queue_size + 1]]
+        renew = time.monotonic() - self._claimed_at > self.lease_ttl / 3
+        ask = want if renew else [i for i in want if i not in self._claimed]
+        granted = set(f.indices_of(self.store.claim([f.key(i) for i in ask], self.lease_ttl))) \
+            if ask else set()
+        if renew:
+            self._claimed_at = time.monotonic()
+        got = {i for i in want if i in granted or (not renew and i in self._claimed)}
         queue = [(i, s) for i, s in queue if i in got]
         stale = self._claimed - got
-        if stale:
+        if len(stale) > 4 * self.queue_size or (stale and renew):
             self.store.release([f.key(i) for i in stale])
+        else:
+            got |= stale                             # still ours until released
         pos_left = None
         if proba is not None and model is not None:
             pc = prior_corrected(proba, model.n_pos, model.n_neg)[f.done & ~answered]
