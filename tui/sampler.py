@@ -337,13 +337,16 @@ class Sampler:
     def _rebuild(self, fit: bool = True) -> None:
         """Refit if the labels changed, rescore, rank by the strategy, lease the new queue."""
         f = self.features
-        with self._lock:
+        with self._lock:                               # next() waits for this block: keep it short
             gen = self._labels_gen
-            pos = [i for k, a in self._labels.items() if a == "pos" for i in [f.get_index(k)] if i is not None]
-            neg = [i for k, a in self._labels.items() if a == "neg" for i in [f.get_index(k)] if i is not None]
+            labels = dict(self._labels)
             strategy, target, anchor = self.strategy, self.target, self._anchor
             answered = self._answered.copy()
             current = self._current[0] if self._current else None
+        keys = list(labels)
+        rows = f.indices_of(keys) if keys else np.zeros(0, np.int64)
+        pos = [int(i) for k, i in zip(keys, rows) if i >= 0 and labels[k] == "pos"]
+        neg = [int(i) for k, i in zip(keys, rows) if i >= 0 and labels[k] == "neg"]
         leased = {i for i in f.indices_of(list(self.store.leased_by_others())) if i >= 0}
         model, proba = self._model, self._proba
         if fit and gen != self._fitted_gen and pos and neg:
