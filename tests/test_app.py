@@ -374,3 +374,37 @@ def test_a_20x10_terminal_keeps_working(pool):
             sampler.close()
 
     asyncio.run(go())
+
+
+def test_e_opens_the_export_dialog_and_exports_the_answers(pool):
+    from textual.widgets import Static
+
+    from tui.export_dialog import ExportDialog
+
+    features, _ = pool
+
+    async def go():
+        sampler, app = open_app(features)
+        try:
+            async with app.run_test(size=(100, 30)) as pilot:
+                shown = await wait_displayed(app, pilot)
+                await pilot.press("d")
+                await wait_displayed(app, pilot, not_key=shown)
+                await pilot.press("e")
+                await pilot.pause()
+                dlg = app.screen
+                assert isinstance(dlg, ExportDialog)
+                await pilot.press("d")  # answer keys do nothing while the dialog is open
+                assert current_labels(default_labels_path(features)) == {shown: "pos"}
+                await pilot.click("#export-go")  # csv, the first format, to its default path
+                for _ in range(600):
+                    if not dlg.running and "labelled item" in str(dlg.query_one("#export-result", Static).render()):
+                        break
+                    await pilot.pause(0.05)
+                out = features.with_name(features.stem + ".labels.csv")
+                assert out.exists(), str(dlg.query_one("#export-result", Static).render())
+                assert shown in out.read_text()
+        finally:
+            sampler.close()
+
+    asyncio.run(go())

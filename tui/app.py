@@ -49,6 +49,7 @@ class AnnotateApp(App[None]):
         Binding("z", "toggle_view", "Whole/crop", key_display="Z"),
         Binding("m", "next_strategy", "Strategy", key_display="M"),
         Binding("n", "more_like", "More like", key_display="N"),
+        Binding("e", "export", "Export", key_display="E"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit", key_display="Q"),
     ]
@@ -325,6 +326,12 @@ class AnnotateApp(App[None]):
         self.sampler.more_like(self.displayed)
         self.side.status = "more like this: its nearest neighbours come next"
         self._want()
+
+    def action_export(self) -> None:
+        from tui.export_dialog import ExportDialog  # imported on use: start-up stays fast
+
+        if len(self.screen_stack) == 1:
+            self.push_screen(ExportDialog(self.sampler))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

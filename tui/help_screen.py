@@ -22,6 +22,7 @@ KEYS = [
     ("Z", "whole image with the box, or the crop around the box"),
     ("M", "next strategy: entropy → maxprob → random"),
     ("N", "more like this: nearest neighbours of this item next"),
+    ("E", "export: labels, scores, COCO boxes, crops, the model"),
     ("?", "this help"),
     ("Q", "quit (every answer is already saved)"),
 ]
