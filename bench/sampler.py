@@ -77,6 +77,7 @@ def refit_timing(path: Path, sizes=(1000, 20000)) -> dict:
     f = FeatureFile(path)
     rng = np.random.default_rng(0)
     w = rng.standard_normal(f.dim).astype(np.float32)
+    Fitter(f.dim).fit(f.rows([0, 1]), np.array([True, False]), 0)   # import scikit-learn first
     out = {}
     for n in sizes:
         idx = np.sort(rng.choice(f.n, n, replace=False))
