@@ -2,6 +2,7 @@
 
     python -m bench.featurize [--quick] [--device cpu|cuda] [--precision auto|fp32|bf16]
                               [--models effnet-lite0,dinov2reg-s] [--random-weights] [--images N]
+    python -m bench.featurize --kills 50      # SIGKILL at random moments, resume, compare
 
 Figures (items/s, written to bench/out/featurize.json):
 - model only: forward passes on ready tensors, same model, batch, precision;
@@ -172,6 +173,80 @@ def naive(bb, items, precision: str) -> dict:
     return {"items": len(items), "seconds": round(s, 2), "items_per_s": round(len(items) / s, 2)}
 
 
+# ----------------------------------------------------------------- SIGKILL loop
+
+
+def kill_loop(kills: int, tmp: Path) -> dict:
+    """The real command killed with SIGKILL at random moments ``kills`` times
+    (resuming after each): every killed file opens with bare h5py, its done
+    rows equal the uninterrupted run's, and the last resume completes it."""
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    import h5py
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from featurize_fixtures import cli_args, env, make_photos, tiny_model, write_refs
+    photos = make_photos(tmp / "photos", 6)
+    refs_path = write_refs(tmp / "refs.txt", photos, boxes_per_image=30)
+    weights = tiny_model(tmp / "tiny")
+    extra = ["--box-mode", "crop", "--batch-size", "1", "-q"]
+    ref, out = tmp / "ref.h5", tmp / "killed.h5"
+    cmd = [sys.executable, "-m", "featurize"]
+    t = time.perf_counter()
+    subprocess.run([*cmd, *cli_args(refs_path, ref, weights, *extra)], env=env(), check=True,
+                   capture_output=True)
+    full = time.perf_counter() - t
+    with h5py.File(ref, "r") as f:
+        want = f["features"][()].astype(np.float32)
+    rng = random.Random(0)
+    bad, done_at_kill, k, trials = [], [], 0, 0
+    while k < kills:
+        if out.exists():
+            with h5py.File(out, "r", locking=False) as f:
+                finished = bool((f["status"][()] == 1).all())
+            if finished:  # this trial got through: check it, then start a fresh one
+                with h5py.File(out, "r") as f:
+                    if float(np.abs(f["features"][()].astype(np.float32) - want).max()) >= 2e-3:
+                        bad.append(f"trial {trials}: final file differs")
+                out.unlink()
+                trials += 1
+        p = subprocess.Popen([*cmd, *cli_args(refs_path, out, weights, *extra)], env=env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            p.wait(timeout=rng.uniform(0.0, full))
+            if p.returncode != 0:
+                bad.append(f"run ended with {p.returncode}")
+            continue
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            k += 1
+        time.sleep(0.2)  # its DataLoader worker notices and exits
+        if out.exists():
+            try:
+                with h5py.File(out, "r", locking=False) as f:
+                    st = f["status"][()]
+                    got = f["features"][()].astype(np.float32)
+                done = st == 1
+                done_at_kill.append(int(done.sum()))
+                if np.abs(got[done] - want[done]).max(initial=0) > 2e-3:
+                    bad.append(f"kill {k}: a done row differs")
+            except Exception as e:  # noqa: BLE001 - the point is to find any
+                bad.append(f"kill {k}: unreadable: {e}")
+        else:
+            done_at_kill.append(-1)  # killed before the file existed
+    r = subprocess.run([*cmd, *cli_args(refs_path, out, weights, *extra)], env=env(), capture_output=True,
+                       text=True)
+    with h5py.File(out, "r") as f:
+        final_ok = bool((f["status"][()] == 1).all()) and \
+            float(np.abs(f["features"][()].astype(np.float32) - want).max()) < 2e-3
+    return {"kills": kills, "trials_completed": trials, "problems": bad, "final_rc": r.returncode,
+            "final_equals_uninterrupted": final_ok, "items": int(len(want)),
+            "done_rows_at_kills": done_at_kill, "uninterrupted_seconds": round(full, 1)}
+
+
 # ----------------------------------------------------------------- main
 
 
@@ -187,7 +262,20 @@ def main(argv=None) -> dict:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--workers", type=int)
     p.add_argument("--boxes", type=int, default=50)
+    p.add_argument("--kills", type=int, help="only the SIGKILL loop: kill the real command N times at "
+                                              "random moments, resuming each time (default in full runs: 50)")
     a = p.parse_args(argv)
+    if a.kills:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-featurize-kill-"))
+        try:
+            res = kill_loop(a.kills, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        print(json.dumps(res))
+        out = OUT.with_name("featurize_kill.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=2))
+        return res
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     device = resolve_device(a.device)
     precision = resolve_precision(a.precision, device)
