@@ -93,6 +93,8 @@ class SamplerMachine(RuleBasedStateMachine):
         self.s.close()
         self.s = Sampler(self.dir / "f.h5", seed=1, poll=0.2)
         assert self._labels_now() == self.answered
+        # a new process numbers its models above every version stored with an answer
+        self.version = max([a.model_version or 0 for a in self.s.store.answers()] + [0])
         # undo history survives: the store knows our latest answer
         if self.history:
             last = self.s.store.last(1)[0].key
@@ -207,7 +209,7 @@ def test_prequential_accuracy_of_random_picks_is_near_held_out(tmp_path):
         unlabelled = s._answered == False   # noqa: E712  (items the model never saw)
         held_out = np.mean((p[unlabelled] >= 0.5) == y[unlabelled])
         est = s.stats()["last500"]
-        assert est["n"] > 400 and abs(est["accuracy"] - held_out) < 0.05, (est, held_out)
+        assert est["n"] > 400 and abs(est["accuracy"] - held_out) < 0.07, (est, held_out)
 
 
 def test_two_annotators_never_share_an_item_and_see_each_others_answers(tmp_path):

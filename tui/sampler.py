@@ -310,10 +310,16 @@ class Sampler:
         if not cand.any():
             return None
         for i in S.random(self.features.n, 8, self._rng, cand):
-            if self.store.claim([self.features.key(int(i))], self.lease_ttl):
-                self._claimed.add(int(i))
-                self._current = (int(i), "random")
-                return self.features.key(int(i))
+            i = int(i)
+            if self.store.claim([self.features.key(i)], self.lease_ttl):
+                self._claimed.add(i)
+                if self.store.changed():           # a teammate may have answered it and let go
+                    self._load_labels()
+                    self._loop.poke()
+                    if self._answered[i]:
+                        continue
+                self._current = (i, "random")
+                return self.features.key(i)
         return None
 
     # ---- background work -------------------------------------------------------------------
@@ -380,11 +386,14 @@ class Sampler:
             self._claimed_at = time.monotonic()
         got = {i for i in want if i in granted or (not renew and i in self._claimed)}
         queue = [(i, s) for i, s in queue if i in got]
+        # A teammate releases a lease only after its answer is committed, so answers
+        # read after our claim include every item we were just granted and they answered.
+        if self.store.changed():
+            self._load_labels()
+            if getattr(self, "_loop", None) is not None:
+                self._loop.poke()                    # refit with their answers next round
         stale = self._claimed - got
-        if len(stale) > 4 * self.queue_size or (stale and renew):
-            self.store.release([f.key(i) for i in stale])
-        else:
-            got |= stale                             # still ours until released
+        release_now = len(stale) > 4 * self.queue_size or bool(stale and renew)
         pos_left = None
         if proba is not None and model is not None:
             pc = prior_corrected(proba, model.n_pos, model.n_neg)[f.done & ~answered]
@@ -392,8 +401,14 @@ class Sampler:
             pos_left = float(pc[scored].mean(dtype=np.float64) * len(pc)) if scored.any() else 0.0
         with self._lock:
             self._model, self._proba, self._pos_left = model, proba, pos_left
-            self._leased, self._claimed = leased, got
+            self._leased = leased
             self._queue = collections.deque((i, s) for i, s in queue if not self._answered[i])
+            # next() may have handed out an item of the old queue meanwhile: it stays ours
+            live = {self._current[0]} if self._current is not None else set()
+            stale = (stale | self._claimed - got) - live
+            self._claimed = got | live | (set() if release_now else stale)
+        if release_now and stale:
+            self.store.release([f.key(i) for i in stale])
 
     def _score(self, model: LinearModel) -> np.ndarray:
         """P(pos) of every row; above FULL_SCAN_MAX rows, of a fresh random sample of
