@@ -147,6 +147,9 @@ class Sampler:
         a = self.store.undo()
         if a is None:
             return None
+        if self.features.get_index(a.key) is not None:   # shown again: lease it like any pick
+            for i in self.features.indices_of(self.store.claim([a.key], self.lease_ttl)):
+                self._claimed.add(int(i))
         left = [h for h in self.store.history(a.key) if h.undone_at is None]
         with self._lock:
             self._local_writes += 1
