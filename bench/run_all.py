@@ -21,6 +21,7 @@ BENCHMARKS = [
     "sampler",
     "tui_latency",
     "export_scores",
+    "annotate_kill",
     "active_learning",
 ]
 
