@@ -33,7 +33,7 @@ def tui_parser() -> argparse.ArgumentParser:
                + (f" Subcommands: {', '.join(sorted(SUBCOMMANDS))}." if SUBCOMMANDS else ""))
     p.add_argument("features", metavar="FEATURES", help="the features.h5 file to label")
     p.add_argument("--labels", metavar="PATH",
-                   help="the labels file (default: labels.sqlite beside FEATURES)")
+                   help="the labels file (default: NAME.labels.sqlite beside FEATURES.h5)")
     p.add_argument("--strategy", choices=("entropy", "maxprob", "random"), default="entropy",
                    help="how the next item is picked (default: entropy)")
     p.add_argument("--target", choices=("pos", "neg"), default="pos",
