@@ -187,9 +187,16 @@ def _foreign(path: Path, why: str) -> LabelsError:
 def check_and_create(conn: sqlite3.Connection, path: Path, features_id: str) -> dict:
     """Refuse foreign or newer files, create the schema if the file is new; return meta."""
     try:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        tables = {r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        app_id, tables = _identity(conn)
+        if tables and app_id != APPLICATION_ID:
+            # Read apart, the two can straddle the commit of a process creating
+            # the file at this moment (tables seen, application_id not yet):
+            # look again under the write lock, after any such commit.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                app_id, tables = _identity(conn)
+            finally:
+                conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
         raise _foreign(path, f"not an SQLite database ({exc})") from exc
     if tables and app_id != APPLICATION_ID:
@@ -197,7 +204,7 @@ def check_and_create(conn: sqlite3.Connection, path: Path, features_id: str) -> 
                              f"(tables: {', '.join(sorted(tables)[:5])})")
     if app_id == APPLICATION_ID and "meta" in tables:
         _check_version(conn, path)
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    mode = _to_wal(conn)
     if mode.lower() != "wal":
         raise LabelsError(f"{path}: SQLite cannot use WAL mode here (got {mode!r}); put the "
                           f"labels file on a local disk, or pass another --labels path")
@@ -224,6 +231,26 @@ def check_and_create(conn: sqlite3.Connection, path: Path, features_id: str) -> 
         raise
     meta = _check_version(conn, path)
     return meta
+
+
+def _to_wal(conn: sqlite3.Connection) -> str:
+    """Switch a new file to WAL. The switch needs the file to itself, and SQLite
+    answers "locked" at once (no busy handler) while another process opening
+    the same new file holds a read lock: retry until the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _identity(conn: sqlite3.Connection) -> tuple[int, set[str]]:
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return app_id, tables
 
 
 def _statements(script: str):
