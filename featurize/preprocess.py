@@ -133,13 +133,11 @@ def min_decode_size(w: int, h: int, pre: Preprocess) -> tuple[int, int]:
     return min(rw, w), min(rh, h)
 
 
-def to_tensor(img: Image.Image, pre: Preprocess, orig_size: tuple[int, int] | None = None) -> torch.Tensor:
-    """float32 [3, H, W], normalised, resized and cropped exactly as `input_geometry`.
-
-    `orig_size` (w, h) is the size before a reduced JPEG decode (`draft`): the
-    geometry is computed from it, and the decoded image is resized straight to
-    the same intermediate size, so original-pixel boxes map exactly.
-    """
+def resize_crop(img: Image.Image, pre: Preprocess,
+                orig_size: tuple[int, int] | None = None) -> Image.Image:
+    """The RGB model input as a picture: resized and cropped exactly as
+    `input_geometry` says (`orig_size`: the size before a reduced JPEG decode).
+    The one place the geometry is applied, so every path maps boxes alike."""
     w, h = orig_size if orig_size is not None else img.size
     g = input_geometry(w, h, pre)
     if img.mode != "RGB":
@@ -150,7 +148,17 @@ def to_tensor(img: Image.Image, pre: Preprocess, orig_size: tuple[int, int] | No
     left, top = g.crop_xy
     if (left, top) != (0, 0) or img.size != (W, H):
         img = img.crop((left, top, left + W, top + H))
-    a = np.asarray(img, dtype=np.float32) / 255.0
+    return img
+
+
+def to_tensor(img: Image.Image, pre: Preprocess, orig_size: tuple[int, int] | None = None) -> torch.Tensor:
+    """float32 [3, H, W], normalised, resized and cropped exactly as `input_geometry`.
+
+    `orig_size` (w, h) is the size before a reduced JPEG decode (`draft`): the
+    geometry is computed from it, and the decoded image is resized straight to
+    the same intermediate size, so original-pixel boxes map exactly.
+    """
+    a = np.asarray(resize_crop(img, pre, orig_size), dtype=np.float32) / 255.0
     t = torch.from_numpy(a).permute(2, 0, 1)
     mean = torch.tensor(pre.mean, dtype=torch.float32)[:, None, None]
     std = torch.tensor(pre.std, dtype=torch.float32)[:, None, None]
