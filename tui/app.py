@@ -16,7 +16,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.widgets import Footer, Static
 
 from tui.help_screen import HelpScreen
@@ -54,9 +54,10 @@ class AnnotateApp(App[None]):
         Binding("q", "quit", "Quit", key_display="Q"),
     ]
 
-    view: reactive[str] = reactive("crop")
+    # var, not reactive: a reactive on the App repaints the whole screen (~30 KB) when it changes
+    view: var[str] = var("crop")
     # The key of the item whose frame has been painted: the only one a key can answer.
-    displayed: reactive[str | None] = reactive(None)
+    displayed: var[str | None] = var(None)
 
     def __init__(self, sampler, graphics, *, view: str = "crop", context: float = 0.15,
                  lookahead: int = 3, stats_every: float = 0.5) -> None:
@@ -109,6 +110,8 @@ class AnnotateApp(App[None]):
         self._prefetch_worker()
         self._refresh_stats()
         self.set_interval(self.stats_every, self._tick)
+        # a new model re-ranks the queue: prepare its picks soon, before the next key wants one
+        self.set_interval(0.1, self._check_picks)
         self.call_after_refresh(self._start)
 
     def on_unmount(self) -> None:
@@ -153,8 +156,12 @@ class AnnotateApp(App[None]):
             self.side.status = "Every item has an answer. Backspace undoes, Q quits."
             self._want()
             return
-        self._want()
-        self._show_if_ready()
+        if self._show_if_ready():
+            # the next images are prepared (kitty: uploaded) after this frame, not queued ahead of it
+            self.call_after_refresh(self._want)
+        else:
+            self._want()  # the item on screen first, then the next picks
+            self._show_if_ready()
 
     def _want(self) -> None:
         """Tell the worker what to prepare: the item on screen, then the next picks."""
@@ -175,19 +182,20 @@ class AnnotateApp(App[None]):
             self.pane.discard(token)
             self._errors.pop(token, None)
 
-    def _show_if_ready(self) -> None:
+    def _show_if_ready(self) -> bool:
+        """Show the current item if its image is prepared (or failed); True if it is on its way."""
         if self.current is None or min(self._size_px) <= 0:
-            return
+            return False
         token = self._job(self.current).token
         if token == self._shown_token:  # already on screen (undo back to it)
             self.side.info = self.current
             if self.displayed != self.current.key:
                 self.call_after_refresh(self._mark_displayed, self.current.key, token, 0)
-            return
+            return True
         if not self.prefetcher.is_ready(token):
             if self.displayed is None:
                 self.side.status = "loading…"
-            return
+            return False
         try:
             self.pane.show(token)
         except Exception as exc:  # an encoder failure must not take the app down
@@ -199,7 +207,7 @@ class AnnotateApp(App[None]):
             self.call_after_refresh(lambda: setattr(self, "displayed", key)
                                     if self.current is not None and self.current.key == key
                                     else None)
-            return
+            return True
         old, self._shown_token = self._shown_token, token
         if old in self._stale:
             self._stale.discard(old)
@@ -209,6 +217,7 @@ class AnnotateApp(App[None]):
         self._update_proba()
         if self.displayed != self.current.key:
             self.call_after_refresh(self._mark_displayed, self.current.key, token, 0)
+        return True
 
     def _mark_displayed(self, key: str, token: str, tries: int) -> None:
         """After a refresh: the frame with `key` is painted, so keys may answer it."""
@@ -216,8 +225,10 @@ class AnnotateApp(App[None]):
             return
         painted = self.side.painted_key == key and self.pane.painted == token
         if not painted:  # not in this frame yet: look again after the next one
-            self.side.refresh()
-            self.pane.refresh()
+            if self.side.painted_key != key:  # repaint only what is missing (the pane is ~22 KB)
+                self.side.refresh()
+            if self.pane.painted != token:
+                self.pane.refresh()
             if tries < 20:
                 self.call_after_refresh(self._mark_displayed, key, token, tries + 1)
             else:  # a pane with no room to paint: look now and then, never assume
@@ -234,7 +245,9 @@ class AnnotateApp(App[None]):
             self.prefetcher.forget(token)
             self._drop(token)
             return
-        self._show_if_ready()
+        # only the item waiting to be shown: a next image made ready repaints nothing
+        if self.current is not None and token == self._job(self.current).token != self._shown_token:
+            self._show_if_ready()
 
     @on(ImagePane.Resized)
     def _resized(self, message) -> None:
@@ -254,17 +267,23 @@ class AnnotateApp(App[None]):
 
     # ---- stats -----------------------------------------------------------------------
     def _refresh_stats(self) -> None:
-        self.side.stats = self.sampler.stats()
+        stats = self.sampler.stats()
+        if stats != self.side.stats:  # unchanged figures: no repaint, nothing written
+            self.side.stats = stats
 
     def _tick(self) -> None:
-        """Refresh the figures; if a new model re-ranked the queue, prepare its picks."""
+        """Refresh the figures (repainted only if they changed); check the picks."""
         if not self._side.is_mounted:
             return
         self._refresh_stats()
-        if self._started and list(self.sampler.peek(self.lookahead)) != self._peeked:
-            self._want()
+        self._check_picks()
         if self.side.show_proba:
             self._update_proba()
+
+    def _check_picks(self) -> None:
+        """If a new model re-ranked the queue, prepare its picks (O(lookahead))."""
+        if self._started and self._side.is_mounted and list(self.sampler.peek(self.lookahead)) != self._peeked:
+            self._want()
 
     def _update_proba(self) -> None:
         if self.side.show_proba and self.current is not None:
