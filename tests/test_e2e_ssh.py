@@ -1,0 +1,83 @@
+"""End to end over SSH: `annotate` started through `ssh -t` to a loopback sshd, inside
+tmux; answers typed with send-keys travel through the ssh client and server ptys; the
+screen's counts follow them, and the labels file (read with plain SQL) holds each answer
+with its annotator and the undo marked."""
+
+from __future__ import annotations
+
+import shlex
+import sqlite3
+import sys
+
+import pytest
+from app_fixtures import current_labels, make_pool
+from kill_fixtures import integrity
+from ssh_fixtures import LoopbackSSHD, missing_binaries, reap_marked
+from screen_fixtures import wait_ready
+from tmux_fixtures import ROOT, Tmux
+
+from tui.sampler import default_labels_path
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120),
+              pytest.mark.skipif(missing_binaries() is not None,
+                                 reason=missing_binaries() or "")]
+
+
+@pytest.fixture
+def sshd(tmp_path):
+    server = LoopbackSSHD(tmp_path / "ssh")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_annotate_through_ssh_t_in_tmux(tmp_path, sshd):
+    features, keys = make_pool(tmp_path / "pool", n_files=10, n_boxes=4)
+    n = len(keys)
+    labels_path = default_labels_path(features)
+    # Absolute paths only: the remote login shell has its own PATH and no env of ours.
+    app = shlex.join([sys.executable, "-m", "tui", str(features), "--graphics", "halfcell",
+                      "--annotator", "sshuser"])
+    remote = f"cd {shlex.quote(str(ROOT))} && HF_HUB_OFFLINE=1 {app}; echo REMOTE_EXIT=$?"
+    term = Tmux("ssh", f"{sshd.command(remote)}; echo SSH_EXIT=$?; sleep 30", 120, 40)
+    try:
+        row, start = wait_ready(term, what="the first item over ssh")
+        assert start == (0, 0, 0, n)
+        shown = [keys[row]]
+        assert "Accepted publickey" in sshd.log_text(), sshd.log_text()
+        steps = [("d", (1, 0, 0, n - 1)), ("a", (1, 1, 0, n - 2)), ("s", (1, 1, 1, n - 3)),
+                 ("d", (2, 1, 1, n - 4)), ("BSpace", (1, 1, 1, n - 3)), ("a", (1, 2, 1, n - 4))]
+        for key, want in steps:
+            term.keys(key)
+            row, _ = wait_ready(term, timeout=20, unlike=row, want=lambda c: c == want,
+                                what=f"counts {want} and another item after {key}")
+            shown.append(keys[row])
+        term.keys("q")
+        end = term.wait_for(lambda s: "SSH_EXIT=" in s, timeout=20, what="the app and ssh to end")
+        assert "REMOTE_EXIT=0" in end and "SSH_EXIT=0" in end, end
+    finally:
+        term.close()
+        sshd.stop()
+        left = reap_marked(str(tmp_path))
+    assert left == [], f"processes still running after tmux and sshd ended: {left}"
+
+    con = sqlite3.connect(str(labels_path))
+    try:
+        rows = con.execute("SELECT key, answer, annotator, undone_at FROM answers "
+                           "ORDER BY id").fetchall()
+    finally:
+        con.close()
+    assert [(a, u is not None) for _, a, _, u in rows] == [
+        ("pos", False), ("neg", False), ("skip", False), ("pos", True), ("neg", False)], rows
+    assert {who for _, _, who, _ in rows} == {"sshuser"}
+    assert len({k for k, *_ in rows}) == 4          # four items; the undone one answered again
+    assert rows[3][0] == rows[4][0], "the undone item is the one shown next"
+    # each answer went to the item the screen showed when its key was typed
+    answered = [shown[i] for i, (key, _) in enumerate(steps) if key != "BSpace"]
+    assert [k for k, *_ in rows] == answered
+    assert shown[5] == shown[3], "after the undo the screen shows the undone item again"
+    assert set(k for k, *_ in rows) <= set(keys)
+    labels = current_labels(labels_path)
+    assert sorted(labels.values()) == ["neg", "neg", "pos", "skip"]
+    assert integrity(labels_path) == "ok"
