@@ -8,6 +8,9 @@ import functools
 import io
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 import threading
 
 import pytest
@@ -176,7 +179,12 @@ async def test_sixel_encoded_ahead_and_written_once_per_show():
         await pilot.pause()
         assert pane.writes - before == len(item.sixel)     # once, not twice
         lines = pane_text(pane)
-        assert all(s.text == "" for s in lines[:-1]) and item.sixel in lines[-1].text
+        # every cell blanked (a stale footer must not survive under an uncovered strip), the sixel
+        # written last, over the blanks, from the pane's top-left corner
+        width = pane.content_size.width
+        assert all(s.text == " " * width and s.cell_length == width for s in lines[:-1])
+        last = lines[-1].text
+        assert last.startswith(" " * width) and item.sixel in last and lines[-1].cell_length == width
 
 
 @pytest.mark.parametrize("protocol", ["halfcell", "unicode"])
@@ -317,3 +325,22 @@ async def test_kitty_frames_stay_bounded_and_an_evicted_image_still_shows():
         cmds = commands(written)
         assert cmds[0][0]["a"] == "f" and cmds[-1][0]["a"] == "a" and cmds[-1][0]["c"] == cmds[0][0]["r"]
         assert pane.painted == "t0"
+
+
+@pytest.mark.slow
+def test_sixel_helper_starts_where_stderr_has_no_file_descriptor():
+    """Inside a Textual app sys.stderr has no real fd, and fd 2 may even be closed: the helper
+    process must still start (multiprocessing used to fail with "bad value(s) in fds_to_keep")."""
+    code = (
+        "import io, os, sys\n"
+        "from PIL import Image\n"
+        "from tui import encoders\n"
+        "class NoFd(io.StringIO):\n"
+        "    def fileno(self): return -1\n"
+        "os.close(2); sys.stderr = NoFd(); sys.__stderr__ = NoFd()\n"
+        "s = encoders.sixel_encode_away(Image.new('RGB', (12, 12), 'red'), 4)\n"
+        "print(type(encoders._POOL).__name__, s.startswith('\\x1bP'))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert res.stdout.split() == ["ProcessPoolExecutor", "True"], res.stdout + res.stderr

@@ -302,17 +302,21 @@ class ImagePane(Widget):
         return out
 
     def _sixel_lines(self, item: _Prepared, crop: Region) -> list[Strip]:
-        """Empty lines (so no text is drawn over the picture) and the sixel on the last one."""
+        """Blank lines, then the sixel written over them at the end of the last one. Blank, not
+        empty: cells the sixel does not cover (its height is a multiple of 6 px) would otherwise keep
+        whatever was drawn there before, such as a footer from before a layout change."""
+        blank = Segment(" " * crop.width, self.rich_style)
         try:
             if not self.screen.is_active:
-                return [Strip([])] * crop.height
+                return [Strip([blank], crop.width)] * crop.height
             region = self.screen.find_widget(self).visible_region
         except Exception:  # noqa: BLE001 - not on screen
-            return [Strip([])] * crop.height
+            return [Strip([blank], crop.width)] * crop.height
         self.writes += len(item.sixel)
         # control segments: zero width for Textual's cropping, written as they are
         ctl = ((ControlType.CURSOR_FORWARD, 0),)
-        segs = [Segment(Control.move_to(region.x, region.y).segment.text, _NULL),
+        segs = [blank,
+                Segment(Control.move_to(region.x, region.y).segment.text, _NULL),
                 Segment(item.sixel, _NULL, ctl),
                 Segment(Control.move_to(region.right, region.bottom).segment.text, _NULL)]
-        return [Strip([])] * (crop.height - 1) + [Strip(segs, crop.width)]
+        return [Strip([blank], crop.width)] * (crop.height - 1) + [Strip(segs, crop.width)]
