@@ -111,9 +111,9 @@ def run_tui(args) -> int:
 
 
 def _start_helpers(graphics) -> None:
-    """Start the sixel encoder's helper process while stdout/stderr are still the real
-    ones: started later, inside the app (whose stderr has no file descriptor),
-    multiprocessing's spawn fails with "bad value(s) in fds_to_keep"."""
+    """Start the sixel encoder's helper process now, while the app starts (spawning
+    takes about a second), rather than when the first image is encoded. The encoder
+    can also start it from inside the app by itself (tests/test_image_pane.py)."""
     if graphics.protocol != "sixel":
         return
     try:

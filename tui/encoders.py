@@ -195,6 +195,18 @@ def _helper_init(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def _stderr_with_fd():
+    """The process's real stderr if its file descriptor is open, else None."""
+    for stream in (sys.__stderr__, sys.stderr):
+        try:
+            if stream is not None and stream.fileno() >= 0:
+                os.fstat(stream.fileno())
+                return stream
+        except (OSError, ValueError, AttributeError):
+            continue
+    return None
+
+
 def sixel_encode_away(canvas: Image.Image, colors: int = 256) -> str:
     """``sixel_encode`` in a helper process: the encoder is mostly Python, and run in a thread it
     holds the GIL for tenths of a second, stalling the UI thread's next frame. Falls back to this
@@ -205,14 +217,18 @@ def sixel_encode_away(canvas: Image.Image, colors: int = 256) -> str:
             if _POOL is None:
                 # Textual replaces sys.stderr with an object whose fileno() is not a real file, which
                 # multiprocessing passes to the process it starts: start the helper with the real one.
-                saved = sys.stderr
-                sys.stderr = sys.__stderr__ or saved
+                saved, null = sys.stderr, None
+                sys.stderr = _stderr_with_fd()
+                if sys.stderr is None:   # no usable fd 2 (closed, or a GUI launcher): /dev/null
+                    sys.stderr = null = open(os.devnull, "w")
                 try:
                     _POOL = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=_helper_init, initargs=(os.getpid(),))
                     _POOL.submit(int).result()
                 finally:
                     sys.stderr = saved
+                    if null is not None:
+                        null.close()
         return _POOL.submit(sixel_encode, canvas, colors).result()
     except (Exception, BrokenProcessPool):  # noqa: BLE001 - any failure: encode here instead
         _POOL = False if _POOL is None else _POOL
