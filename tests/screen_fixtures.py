@@ -33,13 +33,14 @@ def ready(screen: str) -> tuple[int, tuple[int, ...]] | None:
 
 
 def wait_ready(term: Tmux, timeout: float = 60.0, what: str = "an item on screen",
-               unlike: int | None = None, want=None) -> tuple[int, tuple[int, ...]]:
+               unlike: int | None = None, want=None,
+               settle: float = SETTLE_S) -> tuple[int, tuple[int, ...]]:
     """Wait for a painted item (not row `unlike`; with counts satisfying `want`), then
-    give the app a person's moment before the next key."""
+    give the app a person's moment (`settle` s) before the next key."""
     def good(s: str) -> bool:
         r = ready(s)
         return r is not None and r[0] != unlike and (want is None or want(r[1]))
 
     got = ready(term.wait_for(good, timeout=timeout, what=what))
-    time.sleep(SETTLE_S)
+    time.sleep(settle)
     return got

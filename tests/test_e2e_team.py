@@ -1,0 +1,121 @@
+"""A team on one labels file, end to end: four `annotate` processes in their own tmux
+terminals (`--annotator p0..p3`) on the same features and labels file, answered in
+parallel with keys, a round at a time.
+
+What it shows, from the screens and the file read with plain SQL:
+- at every moment the four screens show four different items (the lease), and no item
+  is ever answered by two annotators;
+- every answer is kept with its annotator, on the item that annotator's screen showed
+  when the key was typed, and each undo marks that annotator's own latest answer;
+- each panel comes to show the team's counts (the others' answers included) within
+  seconds, equal to the file's; the file passes `PRAGMA integrity_check`, and every lease
+  is given back when the apps quit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+from app_fixtures import make_pool
+from kill_fixtures import file_counts, integrity
+from screen_fixtures import SETTLE_S, wait_ready
+from ssh_fixtures import reap_marked
+from tmux_fixtures import Tmux, annotate_cmd, counts
+
+from tui.sampler import default_labels_path
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(150),
+              pytest.mark.skipif(__import__("shutil").which("tmux") is None,
+                                 reason="tmux not installed (.ci/run installs it)")]
+
+PEOPLE = 4
+ANSWERS = 15
+KIND = {"d": "pos", "a": "neg", "s": "skip"}
+
+
+def key_plan(person: int) -> list[str]:
+    """ANSWERS + 1 answers with one undo in the middle: ANSWERS answers standing."""
+    keys = [("d", "a", "s", "a", "d")[(person + i) % 5] for i in range(ANSWERS + 1)]
+    return keys[:8] + ["BSpace"] + keys[8:]
+
+
+def test_four_annotators_in_parallel_share_one_labels_file(tmp_path):
+    features, keys = make_pool(tmp_path / "pool", n_files=100, n_boxes=20)
+    n = len(keys)
+    labels_path = default_labels_path(features)
+    names = [f"p{i}" for i in range(PEOPLE)]
+    terms: list[Tmux] = []
+    expected = {name: [] for name in names}      # (key, answer) standing, in order
+    undone = {name: [] for name in names}
+    try:
+        for name in names:
+            terms.append(Tmux(f"team-{name}", annotate_cmd(
+                features, "--graphics", "unicode", "--annotator", name), 110, 32))
+        rows = [wait_ready(t, timeout=90, what=f"{name}'s first item")[0]
+                for t, name in zip(terms, names)]
+        assert len(set(rows)) == PEOPLE, f"two people shown the same item at once: {rows}"
+        plans = [key_plan(i) for i in range(PEOPLE)]
+        t0 = time.monotonic()
+        for step in range(len(plans[0])):
+            for term, plan in zip(terms, plans):   # interleaved: everyone types, then looks
+                term.keys(plan[step])
+            new_rows = []
+            for term, name, plan, row in zip(terms, names, plans, rows):
+                key = plan[step]
+                new, _ = wait_ready(term, timeout=30, unlike=row, settle=0,
+                                    what=f"{name} to take {key!r} on item {row + 1}")
+                if key == "BSpace":
+                    undone[name].append(expected[name].pop())
+                    assert keys[new] == undone[name][-1][0], \
+                        f"{name}'s undo should show its own last item again"
+                else:
+                    expected[name].append((keys[row], KIND[key]))
+                new_rows.append(new)
+            rows = new_rows
+            time.sleep(SETTLE_S)  # everyone looks at the new item before the next key
+            assert len(set(rows)) == PEOPLE, f"step {step}: two people on one item: {rows}"
+        answering_s = time.monotonic() - t0
+
+        # settled: every panel shows the team's counts, equal to the file's, within seconds
+        want = file_counts(labels_path, n)
+        assert want[:3] == tuple(sum(a == k for e in expected.values() for _, a in e)
+                                 for k in ("pos", "neg", "skip"))
+        t1 = time.monotonic()
+        for term, name in zip(terms, names):
+            term.wait_for(lambda s: counts(s) == want, timeout=10,
+                          what=f"{name}'s panel to show the file's counts {want}")
+        settle_s = time.monotonic() - t1
+
+        for term in terms:
+            term.keys("q")
+        for term, name in zip(terms, names):
+            term.wait_for(lambda s: "EXIT=0" in s, timeout=20, what=f"{name} to quit cleanly")
+    finally:
+        for term in terms:
+            term.close()
+        left = reap_marked(str(tmp_path))
+    assert left == [], f"annotate processes left running: {left}"
+
+    con = sqlite3.connect(str(labels_path))
+    try:
+        log = con.execute("SELECT key, answer, annotator, undone_at FROM answers "
+                          "ORDER BY id").fetchall()
+        shared = con.execute("SELECT key, GROUP_CONCAT(DISTINCT annotator) FROM answers "
+                             "GROUP BY key HAVING COUNT(DISTINCT annotator) > 1").fetchall()
+        leases = con.execute("SELECT key, annotator FROM leases").fetchall()
+    finally:
+        con.close()
+    assert shared == [], f"items answered by two annotators: {shared}"
+    for name in names:
+        standing = [(k, a) for k, a, who, u in log if who == name and u is None]
+        assert standing == expected[name], f"{name}'s answers in the file"
+        assert len(standing) == ANSWERS and len(undone[name]) == 1
+        assert [(k, a) for k, a, who, u in log if who == name and u is not None] \
+            == undone[name], f"{name}'s undo in the file"
+    assert len(log) == PEOPLE * (ANSWERS + 1)  # nothing else written
+    assert leases == [], f"leases left after every app quit: {leases}"
+    assert integrity(labels_path) == "ok"
+    print(f"\n{PEOPLE} x {ANSWERS} answers in {answering_s:.1f} s; "
+          f"panels settled in {settle_s:.1f} s")
