@@ -7,8 +7,8 @@ What it shows, from the screens and the file read with plain SQL:
   is ever answered by two annotators;
 - every answer is kept with its annotator, on the item that annotator's screen showed
   when the key was typed, and each undo marks that annotator's own latest answer;
-- each panel comes to show the team's counts (the others' answers included) within
-  seconds, equal to the file's; the file passes `PRAGMA integrity_check`, and every lease
+- an answer by one is on the others' panels within seconds (the sampler polls the
+  file), and every panel ends showing the team's counts, equal to the file's; the file passes `PRAGMA integrity_check`, and every lease
   is given back when the apps quit.
 """
 
@@ -78,13 +78,27 @@ def test_four_annotators_in_parallel_share_one_labels_file(tmp_path):
             assert len(set(rows)) == PEOPLE, f"step {step}: two people on one item: {rows}"
         answering_s = time.monotonic() - t0
 
-        # settled: every panel shows the team's counts, equal to the file's, within seconds
+        # one more answer by p0 alone: the others' panels take it in within seconds
+        before = file_counts(labels_path, n)
+        row_p0 = rows[0]
+        terms[0].keys("d")
+        rows[0], _ = wait_ready(terms[0], timeout=30, unlike=rows[0], settle=0,
+                                what="p0's extra answer")
+        expected["p0"].append((keys[row_p0], "pos"))
         want = file_counts(labels_path, n)
+        assert want == (before[0] + 1, *before[1:3], before[3] - 1)
+        t1 = time.monotonic()
+        for term, name in zip(terms[1:], names[1:]):
+            term.wait_for(lambda s: counts(s) == want, timeout=5,
+                          what=f"{name}'s panel to show p0's answer {want}")
+        seen_s = time.monotonic() - t1
+
+        # settled: every panel shows the team's counts, equal to the file's
         assert want[:3] == tuple(sum(a == k for e in expected.values() for _, a in e)
                                  for k in ("pos", "neg", "skip"))
         t1 = time.monotonic()
         for term, name in zip(terms, names):
-            term.wait_for(lambda s: counts(s) == want, timeout=10,
+            term.wait_for(lambda s: counts(s) == want, timeout=5,
                           what=f"{name}'s panel to show the file's counts {want}")
         settle_s = time.monotonic() - t1
 
@@ -111,11 +125,11 @@ def test_four_annotators_in_parallel_share_one_labels_file(tmp_path):
     for name in names:
         standing = [(k, a) for k, a, who, u in log if who == name and u is None]
         assert standing == expected[name], f"{name}'s answers in the file"
-        assert len(standing) == ANSWERS and len(undone[name]) == 1
+        assert len(standing) == ANSWERS + (name == "p0") and len(undone[name]) == 1
         assert [(k, a) for k, a, who, u in log if who == name and u is not None] \
             == undone[name], f"{name}'s undo in the file"
-    assert len(log) == PEOPLE * (ANSWERS + 1)  # nothing else written
+    assert len(log) == PEOPLE * (ANSWERS + 1) + 1  # nothing else written
     assert leases == [], f"leases left after every app quit: {leases}"
     assert integrity(labels_path) == "ok"
     print(f"\n{PEOPLE} x {ANSWERS} answers in {answering_s:.1f} s; "
-          f"panels settled in {settle_s:.1f} s")
+          f"p0's answer on the others' panels in {seen_s:.1f} s; settled in {settle_s:.1f} s")
