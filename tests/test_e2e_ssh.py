@@ -12,15 +12,15 @@ import sys
 import pytest
 from app_fixtures import current_labels, make_pool
 from kill_fixtures import integrity
-from ssh_fixtures import LoopbackSSHD, missing_binaries, reap_marked
 from screen_fixtures import wait_ready
+from ssh_fixtures import LoopbackSSHD, missing_binaries, reap_marked
 from tmux_fixtures import ROOT, Tmux
 
 from tui.sampler import default_labels_path
 
+MISSING = missing_binaries()
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120),
-              pytest.mark.skipif(missing_binaries() is not None,
-                                 reason=missing_binaries() or "")]
+              pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_annotate_through_ssh_t_in_tmux(tmp_path, sshd):
     finally:
         term.close()
         sshd.stop()
-        left = reap_marked(str(tmp_path))
+        left = reap_marked(f"{tmp_path}/")
     assert left == [], f"processes still running after tmux and sshd ended: {left}"
 
     con = sqlite3.connect(str(labels_path))

@@ -8,12 +8,13 @@ What it shows, from the screens and the file read with plain SQL:
 - every answer is kept with its annotator, on the item that annotator's screen showed
   when the key was typed, and each undo marks that annotator's own latest answer;
 - an answer by one is on the others' panels within seconds (the sampler polls the
-  file), and every panel ends showing the team's counts, equal to the file's; the file passes `PRAGMA integrity_check`, and every lease
-  is given back when the apps quit.
+  file), and every panel ends showing the team's counts, equal to the file's;
+- the file passes `PRAGMA integrity_check`, and every lease is given back on quit.
 """
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import time
 
@@ -27,7 +28,7 @@ from tmux_fixtures import Tmux, annotate_cmd, counts
 from tui.sampler import default_labels_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150),
-              pytest.mark.skipif(__import__("shutil").which("tmux") is None,
+              pytest.mark.skipif(shutil.which("tmux") is None,
                                  reason="tmux not installed (.ci/run installs it)")]
 
 PEOPLE = 4
@@ -109,7 +110,7 @@ def test_four_annotators_in_parallel_share_one_labels_file(tmp_path):
     finally:
         for term in terms:
             term.close()
-        left = reap_marked(str(tmp_path))
+        left = reap_marked(f"{tmp_path}/")
     assert left == [], f"annotate processes left running: {left}"
 
     con = sqlite3.connect(str(labels_path))
