@@ -14,9 +14,12 @@ What it shows, from the screens and the file read with plain SQL:
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from app_fixtures import make_pool
@@ -134,3 +137,96 @@ def test_four_annotators_in_parallel_share_one_labels_file(tmp_path):
     assert integrity(labels_path) == "ok"
     print(f"\n{PEOPLE} x {ANSWERS} answers in {answering_s:.1f} s; "
           f"p0's answer on the others' panels in {seen_s:.1f} s; settled in {settle_s:.1f} s")
+
+
+def _app_pid(term: Tmux) -> int:
+    """The `python -m tui` child of the pane's shell."""
+    shell = term.pane_pid()
+    for entry in Path("/proc").iterdir():
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == shell and b"tui" in cmdline and b"-m" in cmdline:
+            return int(entry.name)
+    raise AssertionError(f"no annotate process under the pane's shell {shell}")
+
+
+def _lease_holders(labels_path) -> dict[str, str]:
+    con = sqlite3.connect(str(labels_path), timeout=15)
+    try:
+        return dict(con.execute("SELECT key, annotator FROM leases").fetchall())
+    finally:
+        con.close()
+
+
+def _start(terms: list, features, name: str) -> Tmux:
+    terms.append(Tmux(f"lease-{name}", annotate_cmd(
+        features, "--graphics", "unicode", "--annotator", name), 110, 32))
+    return terms[-1]
+
+
+def _kill_app(term: Tmux) -> None:
+    os.kill(_app_pid(term), signal.SIGKILL)  # no chance to let go of its leases
+    term.wait_for(lambda s: "EXIT=" in s, timeout=10, what="the killed app's shell to go on")
+
+
+def test_a_lease_dies_with_its_process(tmp_path):
+    """p0 leases the whole (small) pool, so nothing is free; p0 is killed with SIGKILL and
+    its leases stay in the file; p2, started next, is shown one of p0's items at once and
+    the dead process's leases are gone."""
+    features, keys = make_pool(tmp_path / "pool", n_files=4, n_boxes=2)
+    labels_path = default_labels_path(features)
+    terms: list[Tmux] = []
+    try:
+        x, _ = wait_ready(_start(terms, features, "p0"), timeout=60, settle=0,
+                          what="p0's first item")
+        held = _lease_holders(labels_path)
+        assert held == {k: "p0" for k in keys}, \
+            f"precondition: p0 leases the whole pool of {len(keys)} (it holds {held})"
+        _kill_app(terms[0])
+        assert _lease_holders(labels_path) == held, "the dead process's leases are in the file"
+        z, _ = wait_ready(_start(terms, features, "p2"), timeout=60, settle=0,
+                          what="p2 to be shown an item the dead p0 held")
+        holders = _lease_holders(labels_path)
+        assert holders.get(keys[z]) == "p2" and "p0" not in holders.values(), holders
+    finally:
+        for term in terms:
+            term.close()
+        left = reap_marked(f"{tmp_path}/")
+    assert left == [], f"annotate processes left running: {left}"
+    assert integrity(labels_path) == "ok"
+
+
+@pytest.mark.xfail(strict=True, reason="bug: a running app whose every free item is leased "
+                   "says 'Every item has an answer' and never takes up the items a dead "
+                   "teammate held (it re-ranks only when answers change)")
+def test_a_waiting_teammate_takes_up_a_dead_teammates_items(tmp_path):
+    """p0 leases the whole pool; p1, running, has nothing to show. p0 is killed: within
+    seconds p1 should be shown one of its items, and meanwhile never claim that every item
+    has an answer (they are on someone's screen, not answered)."""
+    features, keys = make_pool(tmp_path / "pool", n_files=4, n_boxes=2)
+    labels_path = default_labels_path(features)
+    terms: list[Tmux] = []
+    problems = []
+    try:
+        wait_ready(_start(terms, features, "p0"), timeout=60, settle=0, what="p0's first item")
+        assert _lease_holders(labels_path) == {k: "p0" for k in keys}, "precondition"
+        p1 = _start(terms, features, "p1")
+        waiting = p1.wait_for(lambda s: counts(s) is not None, timeout=60, what="p1's panel")
+        time.sleep(2)
+        waiting = p1.screen()
+        if "Every item has an answer" in waiting and counts(waiting)[3] > 0:
+            problems.append(f"p1 says every item has an answer with {counts(waiting)[3]} left")
+        _kill_app(terms[0])
+        try:
+            wait_ready(p1, timeout=8, settle=0, what="p1 to take up a dead teammate's item")
+        except AssertionError:
+            problems.append(f"8 s after p0 was killed p1 shows no item; leases in the file: "
+                            f"{sorted(set(_lease_holders(labels_path).values()))}")
+    finally:
+        for term in terms:
+            term.close()
+        reap_marked(f"{tmp_path}/")
+    assert problems == []
