@@ -230,3 +230,41 @@ def test_a_waiting_teammate_takes_up_a_dead_teammates_items(tmp_path):
             term.close()
         reap_marked(f"{tmp_path}/")
     assert problems == []
+
+
+ZOMBIE = r"""
+import os, sys
+from tui.labels import LabelStore
+s = LabelStore(sys.argv[1], "F1", annotator="zombie")
+print(",".join(s.claim(["z1", "z2"], ttl=120)), flush=True)
+os._exit(0)   # ends without letting go, as a SIGHUP or SIGKILL would
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="bug: tui/labels.py _pid_alive() takes a zombie "
+                   "(ended, not yet reaped) for a live process, so where PID 1 does not reap "
+                   "orphans (containers without an init, this CI) a dropped SSH session's "
+                   "leases hold items until their ttl")
+def test_an_ended_but_unreaped_process_holds_no_lease(tmp_path):
+    """The parent here does not reap its child at once, as a container's PID 1 may never
+    do: the ended child's leases should be dead all the same."""
+    import subprocess
+    import sys
+
+    from tui.labels import LabelStore
+
+    path = tmp_path / "labels.sqlite"
+    child = subprocess.Popen([sys.executable, "-c", ZOMBIE, str(path)],
+                             stdout=subprocess.PIPE, text=True, cwd=str(Path(__file__).parents[1]))
+    try:
+        assert child.stdout.readline().strip() == "z1,z2"
+        t0 = time.monotonic()
+        while not open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z":
+            assert time.monotonic() - t0 < 10, "the child did not end"
+            time.sleep(0.05)
+        with LabelStore(path, "F1", annotator="teammate") as store:
+            assert store.leased_by_others() == set()
+            assert store.claim(["z1"]) == ["z1"]
+    finally:
+        child.stdout.close()
+        child.wait(timeout=10)
