@@ -116,7 +116,7 @@ def test_a_dropped_ssh_session_ends_the_app_and_frees_its_items(tmp_path, sshd):
     features, keys = make_pool(tmp_path / "pool", n_files=10, n_boxes=4)
     labels_path = default_labels_path(features)
     term = Tmux("drop", sshd.command(_remote(features, "dropper")), 120, 40)
-    app = f"{features} --graphics"   # names the remote python only, not ssh or the shell
+    app = f"{features} --graphics"   # in the command lines of ssh, the remote shell, the app
     try:
         row, _ = wait_ready(term, what="the first item over ssh")
         term.keys("d")
