@@ -146,11 +146,11 @@ def test_a_dropped_ssh_session_ends_the_app_and_frees_its_items(tmp_path, sshd):
     try:
         live = store.leased_by_others()
         # A zombie counts as gone: where PID 1 does not reap orphans (containers, this CI)
-        # the ended app stays a zombie, and the lease check still calls it alive (see the
-        # xfail in test_e2e_team.py); its leases then last until their ttl.
+        # the ended app stays a zombie, and its leases must be dead all the same.
         owners = _lease_pids(labels_path, live)
         assert all(_gone(pid) for pid in owners), \
             f"a dropped session's process still runs and holds {len(live)} items: {owners}"
+        assert live == set(), f"a dropped session still holds {len(live)} items"
         assert [(a.answer, a.annotator) for a in store.answers()] == [("pos", "dropper")]
     finally:
         store.close()

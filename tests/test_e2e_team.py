@@ -241,10 +241,6 @@ os._exit(0)   # ends without letting go, as a SIGHUP or SIGKILL would
 """
 
 
-@pytest.mark.xfail(strict=True, reason="bug: tui/labels.py _pid_alive() takes a zombie "
-                   "(ended, not yet reaped) for a live process, so where PID 1 does not reap "
-                   "orphans (containers without an init, this CI) a dropped SSH session's "
-                   "leases hold items until their ttl")
 def test_an_ended_but_unreaped_process_holds_no_lease(tmp_path):
     """The parent here does not reap its child at once, as a container's PID 1 may never
     do: the ended child's leases should be dead all the same."""

@@ -48,13 +48,23 @@ def _host_id() -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether a lease's process still runs. A zombie (ended, not yet reaped:
+    common in containers whose PID 1 never reaps, e.g. after an SSH drop) is
+    dead for our purpose, though ``kill(pid, 0)`` still succeeds on it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:  # PermissionError: another user's live process (a teammate over SSH)
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:  # no /proc (macOS) or gone meanwhile: trust kill()
+        return True
+    # the state follows the parenthesised command name, which may itself hold ") "
+    state = stat[stat.rfind(b")") + 2:][:1]
+    return state not in (b"Z", b"X")
 
 
 class LabelStore:
