@@ -199,9 +199,6 @@ def test_a_lease_dies_with_its_process(tmp_path):
     assert integrity(labels_path) == "ok"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a running app whose every free item is leased "
-                   "says 'Every item has an answer' and never takes up the items a dead "
-                   "teammate held (it re-ranks only when answers change)")
 def test_a_waiting_teammate_takes_up_a_dead_teammates_items(tmp_path):
     """p0 leases the whole pool; p1, running, has nothing to show. p0 is killed: within
     seconds p1 should be shown one of its items, and meanwhile never claim that every item

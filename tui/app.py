@@ -153,7 +153,11 @@ class AnnotateApp(App[None]):
         self.current = self._info(key) if key is not None else None
         if self.current is None:
             self.side.info = None
-            self.side.status = "Every item has an answer. Backspace undoes, Q quits."
+            left = self.sampler.stats().get("left", 0)
+            self.side.status = (
+                f"The {left} items left are on teammates' screens; the next one freed shows "
+                f"here. Backspace undoes, Q quits." if left else
+                "Every item has an answer. Backspace undoes, Q quits.")
             self._want()
             return
         if self._show_if_ready():
@@ -276,6 +280,10 @@ class AnnotateApp(App[None]):
         if not self._side.is_mounted:
             return
         self._refresh_stats()
+        if self._started and self.current is None and (self.side.stats or {}).get("left"):
+            key = self._take_next()      # nothing on screen: a teammate may have let go of one
+            if key is not None:
+                self._advance(key)
         self._check_picks()
         if self.side.show_proba:
             self._update_proba()

@@ -90,7 +90,8 @@ def run_tui(args) -> int:
     try:
         sampler = Sampler(str(path), labels=args.labels, strategy=args.strategy,
                           target=args.target, random_share=args.random_share,
-                          annotator=args.annotator, attach=args.attach)
+                          annotator=args.annotator, attach=args.attach,
+                          keep_ahead=2)  # the app prepares the next picks: keep them
     except (FeaturesError, LabelsError) as exc:
         return _fail(str(exc))
     except OSError as exc:

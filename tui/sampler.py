@@ -55,7 +55,13 @@ class Sampler:
     def __init__(self, features, labels=None, strategy: str = "entropy", target: str = "pos",
                  random_share: float = 0.1, seed: int = 0, annotator: str | None = None,
                  queue_size: int = 8, attach: bool = False, C: float = DEFAULT_C,
-                 poll: float = 1.0, lease_ttl: float = 120.0):
+                 poll: float = 1.0, lease_ttl: float = 120.0, keep_ahead: int = 0):
+        """``keep_ahead``: how many picks of the old queue stay in front of a new
+        ranking by the same strategy. A UI that prepares the next images while the
+        person looks (the TUI) sets it, so that a refit never replaces an image
+        already prepared; 0 (scripts, benchmarks) ranks afresh after every fit."""
+        if not isinstance(keep_ahead, int) or not 0 <= keep_ahead <= queue_size:
+            raise ValueError(f"keep_ahead must be an integer in [0, queue_size], got {keep_ahead!r}")
         if not (isinstance(random_share, (int, float)) and 0.0 <= random_share <= 1.0):
             raise ValueError(f"random_share must be a number in [0, 1], got {random_share!r}")
         if not isinstance(queue_size, int) or queue_size < 1:
@@ -67,7 +73,7 @@ class Sampler:
         self.store = LabelStore(self.labels_path, features_id=f.id,
                                 has_key=f.__contains__, annotator=annotator, attach=attach)
         self.strategy, self.target, self.random_share = strategy, target, float(random_share)
-        self.queue_size, self.lease_ttl = queue_size, lease_ttl
+        self.queue_size, self.lease_ttl, self.keep_ahead = queue_size, lease_ttl, keep_ahead
         self._rng = np.random.default_rng(seed)
         self._seed = seed
         self._lock = threading.RLock()
@@ -85,6 +91,7 @@ class Sampler:
         self._claimed_at = time.monotonic()
         self._claimed: set[int] = set()
         self._leased: set[int] = set()
+        self._queue_by: tuple | None = None        # (strategy, target, anchor) of the queue
         self._labels_gen = 0
         self._fitted_gen = -1
         self._closed = False
@@ -308,8 +315,9 @@ class Sampler:
     def _fallback(self) -> str | None:
         """Queue empty (answers faster than fits): a random free item, leased at once."""
         cand = self.features.done & ~self._answered
-        if self._leased:
-            cand[list(self._leased)] = False
+        # Leases as they are now, not as at the last ranking: a teammate's may have died.
+        leased = self.features.indices_of(list(self.store.leased_by_others()))
+        cand[leased[leased >= 0]] = False
         if not cand.any():
             return None
         for i in S.random(self.features.n, 8, self._rng, cand):
@@ -339,9 +347,16 @@ class Sampler:
             changed = changed or int(f.done.sum()) != done_before
         if new_work or changed:
             self._rebuild()
+        elif self._starving():
+            self._rebuild(fit=False)                   # take up items whose leases died
         elif self._claimed and time.monotonic() - self._claimed_at > self.lease_ttl / 3:
             self.store.claim([self.features.key(i) for i in sorted(self._claimed)], self.lease_ttl)
             self._claimed_at = time.monotonic()
+
+    def _starving(self) -> bool:
+        """Nothing to show though items are left: every free one was leased by others."""
+        with self._lock:
+            return self._current is None and not self._queue and bool(self._leased)
 
     def _rebuild(self, fit: bool = True) -> None:
         """Refit if the labels changed, rescore, rank by the strategy, lease the new queue."""
@@ -352,6 +367,13 @@ class Sampler:
             strategy, target, anchor = self.strategy, self.target, self._anchor
             answered = self._answered.copy()
             current = self._current[0] if self._current else None
+            # The first picks of the old queue are being prepared (rendered, uploaded to
+            # the terminal) while the person looks: keep them in front of a new ranking
+            # by the same strategy, so a key never waits for an image. They were picked
+            # by a model at most keep_ahead answers old.
+            same = self._queue_by == (strategy, target, anchor)
+            ahead = [(i, s) for i, s in list(self._queue)[:self.keep_ahead] if not answered[i]] \
+                if same else []
         keys = list(labels)
         rows = f.indices_of(keys) if keys else np.zeros(0, np.int64)
         pos = [int(i) for k, i in zip(keys, rows) if i >= 0 and labels[k] == "pos"]
@@ -376,6 +398,10 @@ class Sampler:
         if current is not None:
             cand[current] = False
         queue = self._rank(strategy, target, anchor, proba, cand, pos + neg)
+        ahead = [(i, s) for i, s in ahead if cand[i]]      # not answered or leased meanwhile
+        if ahead:
+            kept = {i for i, _ in ahead}
+            queue = ahead + [(i, s) for i, s in queue if i not in kept]
         # Lease the head of the queue. Each claim or release is a durable write that
         # record() would wait for, so: only new items, renewals every ttl/3, and stale
         # leases given back in batches (they block no one for long: ttl, or close()).
@@ -406,6 +432,7 @@ class Sampler:
             self._model, self._proba, self._pos_left = model, proba, pos_left
             self._leased = leased
             self._queue = collections.deque((i, s) for i, s in queue if not self._answered[i])
+            self._queue_by = (strategy, target, anchor)
             # next() may have handed out an item of the old queue meanwhile: it stays ours
             live = {self._current[0]} if self._current is not None else set()
             stale = (stale | self._claimed - got) - live
