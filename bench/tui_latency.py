@@ -369,6 +369,9 @@ def main(argv=None) -> int:
     ap.add_argument("--targets", default="pane,textual-image,app")
     ap.add_argument("--protocols", default=",".join(PROTOCOLS))
     ap.add_argument("--rows", type=int, default=N_POOL, help="items in the synthetic pool")
+    ap.add_argument("--think", type=float, default=0.1,
+                    help="seconds from the end of a frame to the next key (default 0.1: faster "
+                         "than any person; 0.6 is a brisk annotator)")
     ap.add_argument("--child", choices=("pane", "textual-image"), help=argparse.SUPPRESS)
     ap.add_argument("--graphics", help=argparse.SUPPRESS)
     ap.add_argument("--features", help=argparse.SUPPRESS)
@@ -382,7 +385,7 @@ def main(argv=None) -> int:
     n_keys = args.keys or (50 if args.quick else 500)
     t = time.time()
     features = build_pool(n_rows=args.rows)
-    print(f"pool: {features} ({args.rows:,} items, ready in {time.time() - t:.1f}s); {n_keys} keys per run")
+    print(f"pool: {features} ({args.rows:,} items, ready in {time.time() - t:.1f}s); {n_keys} keys per run, {args.think} s between a frame and the next key")
     has_app = (ROOT / "tui" / "app.py").exists() and (ROOT / "tui" / "__main__.py").exists()
     results: dict = {}
     for target in args.targets.split(","):
@@ -401,7 +404,8 @@ def main(argv=None) -> int:
                 cmd = [sys.executable, "-m", "bench.tui_latency", "--child", target, "--graphics", proto,
                        "--features", str(features)]
             try:
-                res = drive(cmd, n_keys, term="xterm-kitty" if proto == "kitty" else "xterm-256color")
+                res = drive(cmd, n_keys, term="xterm-kitty" if proto == "kitty" else "xterm-256color",
+                            think=args.think)
             except Exception as error:  # noqa: BLE001 - report and go on with the other runs
                 print(f"{target:14s} {proto:9s} failed: {error}")
                 results[f"{target}/{proto}"] = {"error": str(error)}
