@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from pathlib import Path
+
+from tui.argtypes import bounded_float
 
 # name -> module with `main(argv) -> int`; other issues add theirs here.
 SUBCOMMANDS: dict[str, str] = {"export": "tui.export_cli", "predict": "tui.predict"}
@@ -43,7 +44,7 @@ def tui_parser() -> argparse.ArgumentParser:
     p.add_argument("--graphics", choices=GRAPHICS, default=None,
                    help="how images are drawn (default: $BINLABEL_GRAPHICS or auto: ask the "
                         "terminal)")
-    p.add_argument("--random-share", type=_share, default=0.1, metavar="SHARE",
+    p.add_argument("--random-share", type=bounded_float(0.0, 1.0), default=0.1, metavar="SHARE",
                    help="share of random picks mixed in, 0 to 1 (default: 0.1)")
     p.add_argument("--attach", action="store_true",
                    help="use a labels file made for another features file (re-featurized "
@@ -53,14 +54,6 @@ def tui_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number between 0 and 1")
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 1")
-    return value
 
 
 def _fail(message: str) -> int:

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+from tui.argtypes import bounded_float
 from tui.export import FORMATS, default_output
 
 
@@ -34,34 +35,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", default="auto", metavar="auto|P",
                    help="coco --include-predicted: accept P(pos) >= P, or auto: the lowest "
                         "threshold reaching --precision by cross-validation (default: auto)")
-    p.add_argument("--precision", type=_unit, default=0.95, metavar="P",
+    p.add_argument("--precision", type=bounded_float(0.0, 1.0, lo_open=True), default=0.95, metavar="P",
                    help="target precision for --threshold auto (default: 0.95)")
     p.add_argument("--category", metavar="NAME",
                    help="coco: the category of every box (default: from the refs metadata)")
-    p.add_argument("--context", type=_context, default=0.15, metavar="C",
+    p.add_argument("--context", type=bounded_float(0.0, 10.0), default=0.15, metavar="C",
                    help="imagefolder: share of the box size added on each side, as shown "
                         "while annotating (default: 0.15; 0: the box alone)")
     return p
 
 
-def _unit(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number in (0, 1]")
-    if not 0.0 < v <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not in (0, 1]")
-    return v
 
 
-def _context(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 0")
-    if not 0.0 <= v <= 10.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 10")
-    return v
 
 
 def fail(prog: str, message: str) -> int:
