@@ -9,16 +9,17 @@ import math
 
 def bounded_float(lo: float, hi: float, *, lo_open: bool = False):
     """A float in [lo, hi] (or (lo, hi] with ``lo_open``), for ``type=``."""
-    rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+    rng = (f"greater than {lo:g} and at most {hi:g}" if lo_open
+           else f"between {lo:g} and {hi:g}")
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number in {rng}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number {rng}")
         if math.isnan(value) or value > hi or value < lo or (lo_open and value == lo):
-            raise argparse.ArgumentTypeError(f"{text!r} is not in {rng}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rng}")
         return value
 
-    parse.__name__ = f"number in {rng}"  # argparse names the type in some messages
+    parse.__name__ = f"number {rng}"  # argparse names the type in some messages
     return parse
