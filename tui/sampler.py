@@ -431,10 +431,12 @@ class Sampler:
         with self._lock:
             self._model, self._proba, self._pos_left = model, proba, pos_left
             self._leased = leased
-            self._queue = collections.deque((i, s) for i, s in queue if not self._answered[i])
-            self._queue_by = (strategy, target, anchor)
-            # next() may have handed out an item of the old queue meanwhile: it stays ours
+            # next() may have handed out an item of the old queue meanwhile (a kept pick,
+            # maybe): it stays ours, but is no longer a pick to come (peek() would name it)
             live = {self._current[0]} if self._current is not None else set()
+            self._queue = collections.deque((i, s) for i, s in queue
+                                            if not self._answered[i] and i not in live)
+            self._queue_by = (strategy, target, anchor)
             stale = (stale | self._claimed - got) - live
             self._claimed = got | live | (set() if release_now else stale)
         if release_now and stale:
