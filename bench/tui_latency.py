@@ -237,14 +237,42 @@ def child_textual_image(features: str, protocol: str) -> None:
 # ---- the fake terminal ---------------------------------------------------------------------------
 
 
+_SYNC_END = b"\x1b[?2026l"                       # end of a synchronized update (one frame)
+_SIXEL = re.compile(rb"\x1bP[0-9;]*q.*?\x1b\\", re.S)
+
+
+def _is_upload(keys: dict) -> bool:
+    """Ahead-of-time kitty work: uploads (a=t, a=f and their continuation chunks) and virtual
+    placements (a=p,U=1), which show nothing until cells name them."""
+    action = keys.get(b"a", b"t")
+    return (action in (b"t", b"f") and (b"a" in keys or b"m" in keys)) or \
+        (action == b"p" and keys.get(b"U") == b"1")
+
+
 def _frame_split(data: bytes) -> int:
-    """Offset just past the last byte that is not ahead-of-time kitty work: uploads (a=t, a=f and their
-    continuation chunks) and virtual placements (a=p,U=1), which show nothing until cells name them."""
+    """Offset just past the new frame: the first synchronized update after the key and the
+    image's own display (the first kitty display command, or the first sixel), whichever ends
+    later. What follows is other work: uploads of the next images, and later repaints (the
+    figures of a model that finished training after the key), which are frames of their own.
+    Without synchronized output: past the last byte that is not ahead-of-time kitty work."""
+    ends = []
+    i = data.find(_SYNC_END)
+    if i >= 0:
+        ends.append(i + len(_SYNC_END))
+    for m in _APC.finditer(data):
+        keys = dict(kv.split(b"=", 1) for kv in m.group(1).split(b",") if b"=" in kv)
+        if not _is_upload(keys) and keys.get(b"a", b"t") in (b"a", b"p", b"T"):
+            ends.append(m.end())
+            break
+    m = _SIXEL.search(data)
+    if m:
+        ends.append(m.end())
+    if ends:
+        return max(ends)
     upload = np.zeros(len(data) + 1, dtype=bool)
     for m in _APC.finditer(data):
         keys = dict(kv.split(b"=", 1) for kv in m.group(1).split(b",") if b"=" in kv)
-        action = keys.get(b"a", b"t")
-        if (action in (b"t", b"f") and (b"a" in keys or b"m" in keys)) or (action == b"p" and keys.get(b"U") == b"1"):
+        if _is_upload(keys):
             upload[m.start():m.end()] = True
     frame = np.flatnonzero(~upload[:len(data)])
     return int(frame[-1]) + 1 if len(frame) else 0
