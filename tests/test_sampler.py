@@ -2,6 +2,7 @@
 background thread. Invariants under random sequences (hypothesis), reopening, a team."""
 
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -327,3 +328,53 @@ def test_rows_featurized_while_annotating_join_the_pool(tmp_path, monkeypatch):
         while s.next() is None and time.time() < deadline:
             time.sleep(0.1)
         assert s.next() in keys[20:] and s.stats()["left"] == 40
+
+
+def test_keep_ahead_keeps_prepared_picks_through_a_refit(tmp_path):
+    """The TUI prepares the next picks while the person looks: with keep_ahead, a new
+    model keeps them in front, and the item on screen is never among them."""
+    keys, truth = make_pool(tmp_path / "f.h5", n=300, share=0.3)
+    with pytest.raises(ValueError, match="keep_ahead"):
+        Sampler(tmp_path / "f.h5", keep_ahead=9, queue_size=8)
+    with Sampler(tmp_path / "f.h5", random_share=0.0, poll=0.1, keep_ahead=2) as s:
+        while s.stats()["pos"] == 0 or s.stats()["neg"] == 0:
+            k = s.next()
+            s.record(k, bool(truth[k]))
+            s.wait_idle()
+        for _ in range(15):
+            shown = s.next()
+            prepared = s.peek(2)
+            assert shown not in prepared
+            s.record(shown, bool(truth[shown]))
+            s.wait_idle()                         # a refit and a new ranking
+            assert s.next() == prepared[0]        # what was prepared is what comes
+            assert s.next() not in s.peek(8)
+    with Sampler(tmp_path / "f.h5", random_share=0.0, poll=0.1) as s:   # keep_ahead=0
+        k = s.next()
+        s.record(k, bool(truth[k]))
+        s.wait_idle()
+        ranked = s.peek(8)
+        assert s.next() == ranked[0] or s.next() not in ranked[1:]
+
+
+def test_a_starving_sampler_takes_up_items_whose_leases_ran_out(tmp_path):
+    """Every free item is on a teammate's screen: nothing to show, and no answer will come to
+    trigger a re-rank. When those leases run out, the sampler must notice by itself."""
+    from tui.features import FeatureFile
+
+    keys, truth = make_pool(tmp_path / "f.h5", n=6, share=0.5)
+    with FeatureFile(str(tmp_path / "f.h5")) as f:
+        fid = f.id
+    other = LabelStore(default_labels_path(tmp_path / "f.h5"), features_id=fid, annotator="b")
+    try:
+        assert sorted(other.claim(keys, ttl=1.0)) == sorted(keys)   # b holds the whole pool
+        with Sampler(tmp_path / "f.h5", annotator="c", poll=0.1) as c:
+            assert c.next() is None and c.stats()["left"] == 6
+            deadline = time.monotonic() + 10
+            got = None
+            while got is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+                got = c.next()
+            assert got in keys, "the sampler never took up the freed items"
+    finally:
+        other.close()
