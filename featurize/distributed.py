@@ -101,10 +101,7 @@ def featurize(out: str, items, backbone, opts, attrs: dict, ctx: Context, *, ove
         try:
             _merge_shards(store, out)  # a torchrun job killed earlier
             o = featurize_store(store, items, backbone, opts, stop=stop)
-            tally(store, o)
-            o.failures = failures(store)
-            if o.pending == 0 and not o.interrupted:
-                store.set_complete(True)
+            _settle(store, o)
         finally:
             store.close()
         return o
@@ -152,10 +149,7 @@ def featurize(out: str, items, backbone, opts, attrs: dict, ctx: Context, *, ove
         _merge_shards(store, out)
         total = Outcome(interrupted=any(g[0] for g in gathered))
         total.computed = sum(g[1] for g in gathered)
-        tally(store, total)
-        total.failures = failures(store)
-        if total.pending == 0 and not total.interrupted:
-            store.set_complete(True)
+        _settle(store, total)
     finally:
         store.close()
     return total
@@ -170,3 +164,11 @@ def failures(store: FeatureStore, limit: int = 10) -> list[tuple[str, str]]:
     paths = store.f["items/path"].asstr()
     errs = store.f["error"].asstr()
     return [(paths[int(r)], errs[int(r)]) for r in rows]
+
+
+def _settle(store, o: Outcome) -> None:
+    """Count the file's rows into ``o``; mark the file complete when nothing is left."""
+    tally(store, o)
+    o.failures = failures(store)
+    if o.pending == 0 and not o.interrupted:
+        store.set_complete(True)
