@@ -408,3 +408,19 @@ def test_e_opens_the_export_dialog_and_exports_the_answers(pool):
             sampler.close()
 
     asyncio.run(go())
+
+
+def test_size_and_sharpness_settings_reach_the_image_pane(pool):
+    features, _ = pool
+
+    async def go():
+        sampler = Sampler(str(features), seed=0)
+        app = AnnotateApp(sampler, halfcell(), max_px=300, colors=16)
+        try:
+            async with app.run_test(size=(100, 30)) as pilot:
+                await wait_displayed(app, pilot)
+                assert (app.pane.max_px, app.pane.palette) == (300, 16)
+        finally:
+            sampler.close()
+
+    asyncio.run(go())

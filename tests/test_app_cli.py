@@ -74,7 +74,9 @@ def test_bad_graphics_from_the_environment(tmp_path):
 
 @pytest.mark.parametrize("args, word", [(["--random-share", "2"], "between 0 and 1"),
                                         (["--strategy", "best"], "invalid choice"),
-                                        (["--graphics", "x"], "invalid choice")])
+                                        (["--graphics", "x"], "invalid choice"),
+                                        (["--colors", "1"], "between 2 and 256"),
+                                        (["--max-px", "-3"], "0 or more")])
 def test_bad_options(tmp_path, capsys, args, word):
     with pytest.raises(SystemExit) as exc:
         main([str(tmp_path / "f.h5"), *args])

@@ -60,8 +60,11 @@ class AnnotateApp(App[None]):
     displayed: var[str | None] = var(None)
 
     def __init__(self, sampler, graphics, *, view: str = "crop", context: float = 0.15,
-                 lookahead: int = 3, stats_every: float = 0.5) -> None:
+                 lookahead: int = 3, stats_every: float = 0.5, max_px: int | None = None,
+                 colors: int | None = None) -> None:
+        """``max_px`` and ``colors`` trade image size for sharpness (see ImagePane)."""
         super().__init__()
+        self._pane_options = dict(max_px=max_px, colors=colors)
         self.sampler = sampler
         self.graphics = graphics
         self.context = context
@@ -80,7 +83,7 @@ class AnnotateApp(App[None]):
 
     # ---- layout -------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        self._pane = PaintedImagePane(self.graphics)
+        self._pane = PaintedImagePane(self.graphics, **self._pane_options)
         self._side = SidePanel(id="side")
         with Horizontal(id="main"):
             yield self._pane

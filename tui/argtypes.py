@@ -23,3 +23,20 @@ def bounded_float(lo: float, hi: float, *, lo_open: bool = False):
 
     parse.__name__ = f"number {rng}"  # argparse names the type in some messages
     return parse
+
+
+def bounded_int(lo: int, hi: int | None = None):
+    """An integer in [lo, hi] (no upper bound when ``hi`` is None), for ``type=``."""
+    rng = f"between {lo} and {hi}" if hi is not None else f"{lo} or more"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number {rng}")
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rng}")
+        return value
+
+    parse.__name__ = f"whole number {rng}"
+    return parse

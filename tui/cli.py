@@ -16,7 +16,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from tui.argtypes import bounded_float
+from tui.argtypes import bounded_float, bounded_int
 
 # name -> module with `main(argv) -> int`; other issues add theirs here.
 SUBCOMMANDS: dict[str, str] = {"export": "tui.export_cli", "predict": "tui.predict"}
@@ -51,6 +51,12 @@ def tui_parser() -> argparse.ArgumentParser:
                         "items keep their labels by key)")
     p.add_argument("--view", choices=("crop", "whole"), default="crop",
                    help="start with the crop around the box or the whole image")
+    p.add_argument("--colors", type=bounded_int(2, 256), default=None, metavar="N",
+                   help="palette size of the images sent, 2 to 256: more is sharper and bigger "
+                        "(default: 256 for kitty, 40 for sixel)")
+    p.add_argument("--max-px", type=bounded_int(0), default=None, metavar="PX",
+                   help="kitty: the longest side sent, the terminal scales it up (default 768; "
+                        "0: the pane's full pixels)")
     return p
 
 
@@ -98,7 +104,8 @@ def run_tui(args) -> int:
         except ValueError as exc:
             return _fail(str(exc))
         _start_helpers(graphics)
-        AnnotateApp(sampler, graphics, view=args.view).run()
+        AnnotateApp(sampler, graphics, view=args.view, max_px=args.max_px,
+                    colors=args.colors).run()
     finally:
         sampler.close()
     return 0
