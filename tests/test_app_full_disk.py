@@ -4,12 +4,11 @@ screen, nothing written is lost, and the next key after space is freed is saved.
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
-import subprocess
 
 import pytest
 from app_fixtures import current_labels, halfcell, make_pool, wait_displayed
+from disk_fixtures import small_tmpfs
 
 from tui.app import AnnotateApp
 from tui.sampler import Sampler
@@ -17,18 +16,8 @@ from tui.sampler import Sampler
 
 @pytest.fixture
 def small_disk(tmp_path):
-    d = tmp_path / "small"
-    d.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(d)],
-                       capture_output=True, text=True)
-    if r.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", "8m") as d:
         yield d
-    finally:
-        subprocess.run(["umount", "-l", str(d)], capture_output=True)
 
 
 def fill(folder) -> None:

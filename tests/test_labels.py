@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
 import threading
 import time
 
 import pytest
+from disk_fixtures import small_tmpfs
 
 from tui.labels import ANSWERS, Answer, LabelsError, LabelsMismatch, LabelStore
 from tui.labels_schema import SCHEMA_VERSION
@@ -369,18 +368,8 @@ def test_leases_block_others_expire_and_release(path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    d = tmp_path / "small"
-    d.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(d)],
-                       capture_output=True, text=True)
-    if r.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", "6m") as d:
         yield d
-    finally:
-        subprocess.run(["umount", "-l", str(d)], capture_output=True)
 
 
 def test_full_disk_is_a_clear_error_and_loses_nothing(small_disk):
