@@ -48,7 +48,7 @@ def kill_round(features: Path, labels_path: Path, n: int, rng, index: int,
     term = Tmux(f"kill{index}", exec_cmd(features), 100, 30)
     stop = threading.Event()
     try:
-        start = term.wait_for(lambda s: f"of {n}" in s and counts(s) is not None, timeout=90,
+        start = term.wait_for(lambda s: ready(s, n) and counts(s) is not None, timeout=90,
                               what="the first item")
         resumed = counts(start)
         now = file_counts(labels_path, n)  # nothing is written before a key
@@ -78,6 +78,12 @@ def kill_round(features: Path, labels_path: Path, n: int, rng, index: int,
     return {"before": before, "shown": shown, "after": after}
 
 
+def ready(screen: str, n: int) -> bool:
+    """The app has started: it shows an item ("item i of n"), or says that every item of
+    the pool has an answer (the kill rounds can answer all of a small pool)."""
+    return f"of {n}" in screen or "Every item has an answer" in screen
+
+
 def undo_after_restart(features: Path, labels_path: Path, n: int) -> None:
     """A restart resumes the undo history: Backspace undoes the latest answer in the file."""
     con = sqlite3.connect(str(labels_path))
@@ -92,7 +98,7 @@ def undo_after_restart(features: Path, labels_path: Path, n: int) -> None:
     want[3] += 1
     term = Tmux("undo", exec_cmd(features), 100, 30)
     try:
-        term.wait_for(lambda s: f"of {n}" in s and counts(s) == before, timeout=90,
+        term.wait_for(lambda s: ready(s, n) and counts(s) == before, timeout=90,
                       what=f"the counts {before}")
         term.keys("BSpace")
         term.wait_for(lambda s: counts(s) == tuple(want), timeout=30, what=f"the undo {want}")
