@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 #: Inverse regularisation on unit-variance features (embeddings scaled by sqrt(D)).
 #: scikit-learn's objective is 0.5*|w|^2 + C * sum(weighted losses), so the prior's
@@ -52,6 +52,18 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return out
 
 
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _blas() -> ThreadpoolController:
+    """One controller, made after scikit-learn is imported: `threadpool_limits()` rescans the
+    loaded libraries on every call (2.4 ms here, more than a small fit), `.limit()` does not."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
+
+
 class Fitter:
     """Logistic regression with balanced class weights, warm-started from the previous fit."""
 
@@ -68,7 +80,7 @@ class Fitter:
                                           max_iter=self.max_iter, tol=1e-4, warm_start=True)
         # One BLAS thread: lbfgs's small products gain nothing from two, and OpenBLAS's
         # spinning threads slowed fits 30x on a busy 2-core machine (bench/sampler.py).
-        with warnings.catch_warnings(), threadpool_limits(1):
+        with warnings.catch_warnings(), _blas().limit(limits=1):
             warnings.simplefilter("ignore")  # ConvergenceWarning: the next answer refits anyway
             self.est.fit(X * np.float32(self.scale), y)
         w = (self.est.coef_[0] * self.scale).astype(np.float32)
