@@ -92,7 +92,7 @@ def _main(args) -> int:
     from featurize import distributed
     from featurize.models import ModelError, load_backbone
     from featurize.run import StopFlag, resolve_device, resolve_precision
-    from featurize.store import StoreError
+    from featurize.store import StoreError, stored_attr
 
     t0 = time.monotonic()
     try:
@@ -118,7 +118,8 @@ def _main(args) -> int:
     ctx = distributed.context()
     try:
         device = resolve_device(args.device)
-        precision = resolve_precision(args.precision, device)
+        resume = None if args.overwrite else stored_attr(os.path.abspath(args.output), "precision")
+        precision = resolve_precision(args.precision, device, resume)
         backbone = load_backbone(args.model, args.weights, device=device)
     except (ValueError, ModelError) as e:
         _err(str(e))
@@ -126,7 +127,7 @@ def _main(args) -> int:
     attrs = {
         "model": args.model, "weights": backbone.weights_id, "preprocess": backbone.preprocess.to_json(),
         "box_mode": args.box_mode, "context": float(args.context), "dim": int(backbone.dim),
-        "refs_path": os.path.abspath(args.refs), "refs_sha256": reflist.sha256,
+        "refs_path": os.path.abspath(args.refs), "refs_sha256": reflist.sha256, "precision": precision,
     }
     opts = Options(box_mode=args.box_mode, context=args.context, batch_size=args.batch_size,
                    workers=args.workers, precision=precision, log_every=args.log_every,

@@ -85,7 +85,11 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_precision(name: str, device: torch.device) -> str:
+def resolve_precision(name: str, device: torch.device, resume: str | None = None) -> str:
+    """``auto``: the precision of the file being resumed (``resume``) where this device has it,
+    so that every row of one file comes from the same arithmetic; else the device's best."""
+    if name == "auto" and resume in ("fp32", "bf16") + (("fp16",) if device.type != "cpu" else ()):
+        return resume
     if name != "auto":
         if name == "fp16" and device.type == "cpu":
             raise ValueError("--precision fp16 is not supported on the CPU (use bf16 or fp32)")

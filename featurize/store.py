@@ -31,7 +31,9 @@ FORMAT_VERSION = 1
 PENDING, DONE, FAILED = 0, 1, 2
 
 #: Attributes that must match for a run to resume into an existing file.
-IDENTITY = ("model", "weights", "preprocess", "box_mode", "context", "refs_sha256")
+IDENTITY = ("model", "weights", "preprocess", "box_mode", "context", "refs_sha256", "precision")
+#: Identity attributes that files written before they existed may lack (accepted then).
+LATER = ("precision",)
 
 _STR = h5py.string_dtype("utf-8")
 #: ``error`` is fixed-length UTF-8 (longer messages are cut with "..."): a
@@ -170,16 +172,20 @@ class FeatureStore:
             raise StoreError(f"{self.path} has format_version {a.get('format_version')!r}, "
                              f"this featurize writes {FORMAT_VERSION}; pass --overwrite to replace it")
         for name in IDENTITY:
-            have, want = a.get(name), attrs[name]
+            have, want = a.get(name), attrs.get(name)
+            if name in LATER and (have is None or want is None):
+                continue
             if name == "context":
                 same = have is not None and abs(float(have) - float(want)) < 1e-9
             else:
                 same = have is not None and _text(have) == str(want)
             if not same:
                 have_s = _text(have) if have is not None else "(none)"
+                hint = (f"run with --precision {have_s} to continue it (rows computed in another precision "
+                        "differ by more than the float16 rounding), " if name == "precision" else "")
                 raise StoreError(
                     f"{self.path} was made with {name} = {have_s!r}, this run has {name} = {want!r}; "
-                    "pass --overwrite to replace it, or choose another -o")
+                    f"{hint}pass --overwrite to replace it, or choose another -o")
         keys = self.f["items/key"].asstr()[()]
         if len(keys) != len(items) or any(k != it.key for k, it in zip(keys, items)):
             raise StoreError(
@@ -198,6 +204,8 @@ class FeatureStore:
                 f.attrs["uuid"] = uuidlib.uuid4().hex
                 for name in ("model", "weights", "preprocess", "box_mode", "refs_path", "refs_sha256"):
                     f.attrs[name] = str(attrs[name])
+                if attrs.get("precision"):
+                    f.attrs["precision"] = str(attrs["precision"])
                 f.attrs["context"] = float(attrs["context"])
                 f.attrs["dim"] = dim
                 f.attrs["binlabel_version"] = binlabel_version()
@@ -318,6 +326,18 @@ class FeatureStore:
                 self.f.close()
             except (OSError, RuntimeError) as e:  # a full disk while flushing on close
                 raise StoreWriteError(_disk_message(self.path, e)) from None
+
+
+def stored_attr(path: str, name: str) -> str | None:
+    """An attribute of an existing features file, or None (no file, unreadable, not ours):
+    lets `--precision auto` resume in the precision the file was started with."""
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            if _text(f.attrs.get("format", "")) != FORMAT or name not in f.attrs:
+                return None
+            return _text(f.attrs[name])
+    except (OSError, ValueError):
+        return None
 
 
 def _open_rw(path: str) -> h5py.File:

@@ -160,6 +160,33 @@ def test_refuses_other_provenance_unless_overwrite(setup, capsys, tmp_path):
     assert r["attrs"]["uuid"] != uuid and len(r["key"]) == 13 and (r["status"] == 1).all()
 
 
+def test_a_resume_keeps_the_precision_the_file_was_started_with(setup, capsys, tmp_path):
+    """Rows of one file come from one arithmetic: `auto` takes the file's precision,
+    another precision asked for is refused with the flag that continues the file."""
+    from featurize.run import cpu_has_bf16
+    d, photos, refs_path, weights = setup
+    first, other = ("fp32", "bf16") if cpu_has_bf16() else ("bf16", "fp32")  # not what auto picks
+    out = tmp_path / "f.h5"
+    assert run(capsys, refs_path, out, weights, "--limit", "3", "--precision", first)[0] == 0
+    with h5py.File(out, "r+") as f:              # as if killed: the last row still to do
+        f["status"][2] = 0
+    before = read(out)
+    rc, err = run(capsys, refs_path, out, weights, "--limit", "3", "--precision", other)
+    assert rc == 2, err
+    assert f"made with precision = '{first}', this run has precision = '{other}'" in err, err
+    assert f"--precision {first}" in err and "--overwrite" in err, err
+    assert read(out)["attrs"]["uuid"] == before["attrs"]["uuid"] and (read(out)["status"] == [1, 1, 0]).all()
+    rc, err = run(capsys, refs_path, out, weights, "--limit", "3", "--precision", "auto")
+    assert rc == 0 and f"cpu, {first})" in err, err
+    after = read(out)
+    assert after["attrs"]["precision"] == first and (after["status"] == 1).all()
+    assert np.array_equal(after["features"][:2], before["features"][:2]), "done rows are not recomputed"
+    with h5py.File(out, "r+") as f:              # a file written before the attribute existed
+        del f.attrs["precision"]
+    rc, err = run(capsys, refs_path, out, weights, "--limit", "3", "--precision", other)
+    assert rc == 0, err
+
+
 def test_limit_and_a_changed_limit(setup, capsys, tmp_path):
     d, photos, refs_path, weights = setup
     out = tmp_path / "f.h5"
