@@ -18,6 +18,8 @@ from typing import Callable
 
 from textual.message import Message
 
+from tui.niceness import lower_this_thread
+
 
 @dataclass(frozen=True)
 class Job:
@@ -103,6 +105,7 @@ class Prefetcher:
 
     def run(self, on_ready: Callable[[Job, str | None], None]) -> None:
         """The worker loop: prepare wanted images in order until `close()`."""
+        lower_this_thread()  # images for later keys must not slow the frame of this one
         while True:
             job = self._take()
             if job is None:

@@ -20,6 +20,8 @@ from typing import Callable
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from tui.niceness import lower_this_thread
+
 #: Inverse regularisation on unit-variance features (embeddings scaled by sqrt(D)).
 #: scikit-learn's objective is 0.5*|w|^2 + C * sum(weighted losses), so the prior's
 #: weight relative to the data falls as 1/n: strong with 10 labels, weak with 10,000.
@@ -135,6 +137,7 @@ class BackgroundLoop:
             return self._busy or self._done != self._gen
 
     def _run(self) -> None:
+        lower_this_thread()  # a refit must not slow the frame drawn after a key
         while True:
             with self._cond:
                 if self._done == self._gen and not self._stop:
