@@ -17,6 +17,11 @@ each answer gives), so no SQLite or thread timing enters the figures:
   no class weights) every 4 answers, the next 8 items picked at once.
 
 Run: .venv/bin/python -m bench.active_learning [--quick] [--jobs 2]
+
+The full grid takes hours here: each finished run is appended to
+bench/out/active_learning_runs.jsonl and skipped when the same command runs
+again, seeds come one after another (seed 0 of every task first), and
+`--report` summarises what is there without running anything.
 """
 
 from __future__ import annotations
@@ -225,32 +230,67 @@ def main(argv=None):
     ap.add_argument("--strategies", nargs="*", default=list(ALL), choices=ALL)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--C", type=float, default=DEFAULT_C)
+    ap.add_argument("--report", action="store_true",
+                    help="summarise the runs already done (complete seeds only); run nothing")
     a = ap.parse_args(argv)
     if a.quick:
         a.tasks, a.seeds, a.budget = a.tasks or [6, 8], 1, 300
     tasks = a.tasks if a.tasks is not None else list(range(10))
     load_embeddings()                                    # embed once before forking
-    jobs = [(s, c, p, seed, a.budget, a.C) for p in a.prevalence for c in tasks
-            for seed in range(a.seeds) for s in a.strategies]
+    jobs = [(s, c, p, seed, a.budget, a.C) for seed in range(a.seeds) for p in a.prevalence
+            for c in tasks for s in a.strategies]
     t0 = time.time()
+    OUT.mkdir(parents=True, exist_ok=True)
+    name = "active_learning_quick" if a.quick else "active_learning"
+    log = OUT / f"{name}_runs.jsonl"
+    done = _done_runs(log)
+    todo = [j for j in jobs if _run_id(*j) not in done]
+    if a.report:
+        seeds = [seed for seed in range(a.seeds)
+                 if all(_run_id(*j) in done for j in jobs if j[3] == seed)]
+        if not seeds:
+            raise SystemExit(f"{log}: no seed has every run done yet ({len(jobs) - len(todo)} of {len(jobs)} runs)")
+        jobs, todo = [j for j in jobs if j[3] in seeds], []
+        a.seeds = len(seeds)
+        print(f"report of {len(seeds)} complete seed(s): {seeds}")
+    elif len(todo) < len(jobs):
+        print(f"{len(jobs) - len(todo)} of {len(jobs)} runs already in {log}; running the other {len(todo)}")
+    seeds_used = sorted({j[3] for j in jobs})
     fulls = {f"{CLASSES[c]}|{p}|{seed}": full_ap(c, p, seed, a.C)
-             for p in a.prevalence for c in tasks for seed in range(a.seeds)}
-    with ProcessPoolExecutor(a.jobs) if a.jobs > 1 else _Serial() as ex:
-        runs = []
-        for r in ex.map(one_run, jobs):
-            runs.append(r)
+             for p in a.prevalence for c in tasks for seed in seeds_used}
+    with ProcessPoolExecutor(a.jobs) if a.jobs > 1 and todo else _Serial() as ex:
+        for job, r in zip(todo, ex.map(one_run, todo)):
+            done[_run_id(*job)] = r
+            with open(log, "a") as f:
+                f.write(json.dumps({"id": _run_id(*job), **r}) + "\n")
             print(f"  {r['strategy']:13s} {r['task']:10s} {r['prevalence']:<5} seed {r['seed']} "
                   f"AP@{a.budget} {r['ap'][str(max(map(int, r['ap'])))]:.3f} "
                   f"found500 {r['found500']} ({r['seconds']:.0f} s)", flush=True)
+    runs = [done[_run_id(*j)] for j in jobs]
     summary = summarise(runs, fulls, a.strategies, a.budget)
-    OUT.mkdir(parents=True, exist_ok=True)
-    name = "active_learning_quick" if a.quick else "active_learning"
     plot(summary, OUT / f"{name}.png")
     result = {"args": vars(a), "seconds": time.time() - t0, "full_ap": fulls,
               "summary": summary, "runs": runs}
     (OUT / f"{name}.json").write_text(json.dumps(result, indent=1))
     print_table(summary, a.budget)
     print(f"wrote {OUT / (name + '.json')} and {name}.png in {time.time() - t0:.0f} s")
+
+
+def _run_id(strategy, cls, prevalence, seed, budget, C) -> str:
+    return f"{strategy}|{cls}|{prevalence}|{seed}|{budget}|{C}"
+
+
+def _done_runs(log: Path) -> dict:
+    """Runs finished by earlier invocations (a line cut by a kill is ignored)."""
+    done = {}
+    if log.exists():
+        for line in log.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            done[r.pop("id")] = r
+    return done
 
 
 def print_table(summary, budget):
