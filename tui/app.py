@@ -232,8 +232,8 @@ class AnnotateApp(App[None]):
             return
         painted = self.side.painted_key == key and self.pane.painted == token
         if not painted:  # not in this frame yet: look again after the next one
-            if self.side.painted_key != key:  # repaint only what is missing (the pane is ~22 KB)
-                self.side.refresh()
+            if key not in (self.side.painted_key, self.side.drawn_key):
+                self.side.refresh()  # repaint only what is missing (the pane is ~22 KB)
             if self.pane.painted != token:
                 self.pane.refresh()
             if tries < 20:
