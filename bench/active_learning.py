@@ -199,7 +199,7 @@ def versus_original(summary, budget) -> list[str]:
     """The issue's "ours beats the original loop on every task", task by task (seed means):
     entropy (with and without the random share) against orig-entropy by AP at the budget and by
     the mean AP over the curve, maxprob against orig-maxprob by positives found in 500 answers.
-    Lines where ours is not ahead."""
+    Lines where ours is not ahead ("tie": equal, e.g. both found every positive of the pool)."""
     lines = []
     for prev, data in summary.items():
         t = data["per_task"]
@@ -218,7 +218,8 @@ def versus_original(summary, budget) -> list[str]:
                     pairs = [("positives in %d" % min(500, budget), a["found500"], b["found500"])]
                 for what, x, y in pairs:
                     if x <= y:
-                        lines.append(f"{float(prev):.0%} {task}: {ours} {what} {x:.3f} <= {theirs} {y:.3f}")
+                        how = "tie" if x == y else "behind"
+                        lines.append(f"{how}: {float(prev):.0%} {task}: {ours} {what} {x:.3f}, {theirs} {y:.3f}")
     return lines
 
 
