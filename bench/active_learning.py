@@ -286,7 +286,7 @@ def main(argv=None):
     seeds_used = sorted({j[3] for j in jobs})
     fulls = {f"{CLASSES[c]}|{p}|{seed}": full_ap(c, p, seed, a.C)
              for p in a.prevalence for c in tasks for seed in seeds_used}
-    with ProcessPoolExecutor(a.jobs) if a.jobs > 1 and todo else _Serial() as ex:
+    with ProcessPoolExecutor(a.jobs, initializer=_one_blas_thread) if a.jobs > 1 and todo else _Serial() as ex:
         for job, r in zip(todo, ex.map(one_run, todo)):
             done[_run_id(*job)] = r
             with open(log, "a") as f:
@@ -308,6 +308,13 @@ def main(argv=None):
     for line in behind:
         print("  " + line)
     print(f"wrote {OUT / (name + '.json')} and {name}.png in {time.time() - t0:.0f} s")
+
+
+def _one_blas_thread() -> None:
+    """Each worker on one core: with --jobs 2 on two cores, every worker's BLAS helper threads
+    spun against the other worker (and, reniced, stalled it: 740 s for a 20 s run)."""
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1)
 
 
 def _run_id(strategy, cls, prevalence, seed, budget, C) -> str:
