@@ -301,7 +301,7 @@ def test_resize_re_renders_and_mid_answer_keeps_working(pool):
                 shown = await wait_displayed(app, pilot)
                 before = app.pane.painted
                 await pilot.resize_terminal(140, 44)
-                for _ in range(300):
+                for _ in range(1000):  # up to 20 s, as wait_displayed: a loaded CI machine
                     if app.pane.painted not in (None, before) and app.pane.current:
                         break
                     await pilot.pause(0.02)

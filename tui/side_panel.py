@@ -74,24 +74,10 @@ class SidePanel(Widget):
         """The item of the lines built: painted in the next frame if not yet."""
         return self._strips_key
 
-    # Any change: one update after the handler that made it (a key sets several at once).
-    def watch_info(self) -> None:
-        self._schedule()
-
-    def watch_stats(self) -> None:
-        self._schedule()
-
-    def watch_show_proba(self) -> None:
-        self._schedule()
-
-    def watch_proba(self) -> None:
-        self._schedule()
-
-    def watch_view(self) -> None:
-        self._schedule()
-
-    def watch_status(self) -> None:
-        self._schedule()
+    def on_mount(self) -> None:
+        # Any change: one update after the handler that made it (a key sets several at once).
+        for name in ("info", "stats", "show_proba", "proba", "view", "status"):
+            self.watch(self, name, self._schedule, init=False)
 
     def _schedule(self) -> None:
         # The app's queue, not ours: the app runs it right after the handler that set the
