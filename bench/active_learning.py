@@ -37,7 +37,8 @@ import numpy as np
 from bench.fmnist_embed import CLASSES, load_embeddings
 from tui import strategies as S
 from tui.quality import average_precision
-from tui.sampler import COLD_CLUSTERS, COLD_SAMPLE
+from tui.ranking import COLD_CLUSTERS, COLD_SAMPLE
+from tui import trainer
 from tui.trainer import DEFAULT_C, Fitter
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -318,7 +319,18 @@ def _one_blas_thread() -> None:
 
 
 def _run_id(strategy, cls, prevalence, seed, budget, C) -> str:
-    return f"{strategy}|{cls}|{prevalence}|{seed}|{budget}|{C}"
+    """Runs through tui's picking and fitting code also name that code: a change there
+    makes their earlier runs stale (the original loop is this file's own)."""
+    code = "" if strategy.startswith("orig-") else "|" + _OURS
+    return f"{strategy}|{cls}|{prevalence}|{seed}|{budget}|{C}{code}"
+
+
+def _code_fingerprint() -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for mod in (S, trainer):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()[:10]
 
 
 def _done_runs(log: Path) -> dict:
@@ -344,6 +356,9 @@ def print_table(summary, budget):
             print(f"{s:13s} {r['answers_to_95']:8.0f} {f(r['ratio_answers_to_95']):>6s} "
                   f"{r['found100']:9.1f} {f(r['ratio_found100']):>6s} {r['found500']:9.1f} "
                   f"{f(r['ratio_found500']):>6s} {r['ap_at_budget']:8.3f}")
+
+
+_OURS = _code_fingerprint()
 
 
 class _Serial:

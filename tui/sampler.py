@@ -10,14 +10,9 @@ handed out by `next()` stays put until answered. In a team (several processes
 on one labels file) the queue's items are leased in the labels file, and the
 thread polls it every second so teammates' answers reach the model.
 
-Scale: pools up to FULL_SCAN_MAX (12M) items are scored whole after each fit
-(10M x 384 takes seconds here, see bench/sampler.py). Above it the thread scores
-a fresh random sample of SAMPLE_ROWS (2M) rows after each fit instead; the other
-rows have no probability (NaN in predict_proba) until a later sample covers
-them, so maxprob and entropy search a new sample each time rather than the
-whole pool, and positives_left is extrapolated from the sample. The
-neighbours of a positive are searched in the whole pool on request
-(`more_like`, one full pass).
+Scoring and ranking (a full pass over the pool per model, the cold start, the
+neighbours of an anchor) are tui.ranking's; above 12M items it scores a
+sample per fit (see there).
 """
 
 from __future__ import annotations
@@ -30,16 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tui import ranking
 from tui import strategies as S
 from tui.features import FeatureFile
 from tui.labels import LabelStore
 from tui.quality import prequential, prior_corrected
-from tui.trainer import DEFAULT_C, BackgroundLoop, Fitter, LinearModel, RowCache, _sigmoid
-
-FULL_SCAN_MAX = 12_000_000
-SAMPLE_ROWS = 2_000_000
-COLD_SAMPLE = 20_000
-COLD_CLUSTERS = 64
+from tui.trainer import DEFAULT_C, BackgroundLoop, Fitter, LinearModel, RowCache
 REFRESH_S = 5.0          # re-read the status column this often while featurize writes
 _ANSWER = {True: "pos", False: "neg", None: "skip", "pos": "pos", "neg": "neg", "skip": "skip"}
 
@@ -74,8 +65,8 @@ class Sampler:
                                 has_key=f.__contains__, annotator=annotator, attach=attach)
         self.strategy, self.target, self.random_share = strategy, target, float(random_share)
         self.queue_size, self.lease_ttl, self.keep_ahead = queue_size, lease_ttl, keep_ahead
-        self._rng = np.random.default_rng(seed)
-        self._seed = seed
+        self._rng = np.random.default_rng([seed, 1])     # fallback picks, under the lock
+        self._ranker = ranking.Ranker(f, self.random_share, seed)  # the background thread's
         self._lock = threading.RLock()
         self._fitter = Fitter(f.dim, C)
         self._cache = RowCache(f)
@@ -85,8 +76,6 @@ class Sampler:
         self._queue: collections.deque = collections.deque()   # (row, strategy)
         self._current: tuple[int, str] | None = None
         self._anchor: int | None = None
-        self._similarity: tuple[int, np.ndarray] | None = None
-        self._cold = None
         self._refreshed = time.monotonic()
         self._claimed_at = time.monotonic()
         self._claimed: set[int] = set()
@@ -385,19 +374,22 @@ class Sampler:
             y = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
             self._version += 1
             model = self._fitter.fit(X, y, self._version)
-            proba = self._score(model)
+            proba = self._ranker.score(model)
         elif not (pos and neg):
             model, proba = None, None
         if fit:
             self._fitted_gen = gen
         cand = f.done & ~answered
-        if proba is not None and f.n > FULL_SCAN_MAX:
+        if proba is not None and f.n > ranking.FULL_SCAN_MAX:
             cand &= ~np.isnan(proba)               # only the scored sample can be ranked
         if leased:
             cand[list(leased)] = False
         if current is not None:
             cand[current] = False
-        queue = self._rank(strategy, target, anchor, proba, cand, pos + neg)
+        labelled_X = self._cache.get(np.asarray(pos + neg, np.int64)) if proba is None and (pos or neg) \
+            else None
+        queue = self._ranker.rank(strategy, target, anchor, proba, cand,
+                                  max(4 * self.queue_size, 32), labelled_X)
         ahead = [(i, s) for i, s in ahead if cand[i]]      # not answered or leased meanwhile
         if ahead:
             kept = {i for i, _ in ahead}
@@ -426,7 +418,7 @@ class Sampler:
         pos_left = None
         if proba is not None and model is not None:
             pc = prior_corrected(proba, model.n_pos, model.n_neg)[f.done & ~answered]
-            scored = ~np.isnan(pc)                 # the sample, above FULL_SCAN_MAX items
+            scored = ~np.isnan(pc)                 # the sample, above ranking.FULL_SCAN_MAX
             pos_left = float(pc[scored].mean(dtype=np.float64) * len(pc)) if scored.any() else 0.0
         with self._lock:
             self._model, self._proba, self._pos_left = model, proba, pos_left
@@ -441,39 +433,3 @@ class Sampler:
             self._claimed = got | live | (set() if release_now else stale)
         if release_now and stale:
             self.store.release([f.key(i) for i in stale])
-
-    def _score(self, model: LinearModel) -> np.ndarray:
-        """P(pos) of every row; above FULL_SCAN_MAX rows, of a fresh random sample of
-        SAMPLE_ROWS rows only, the rest NaN."""
-        f = self.features
-        if f.n <= FULL_SCAN_MAX:
-            return _sigmoid(f.dot(model.w, model.b))
-        rows = np.unique(self._rng.integers(0, f.n, SAMPLE_ROWS))
-        proba = np.full(f.n, np.nan, np.float32)
-        proba[rows] = _sigmoid(f.rows(rows) @ model.w + np.float32(model.b))
-        return proba
-
-    def _rank(self, strategy, target, anchor, proba, cand, labelled) -> list[tuple[int, str]]:
-        f, k = self.features, max(4 * self.queue_size, 32)
-        if strategy == "similar" and anchor is not None:
-            if self._similarity is None or self._similarity[0] != anchor:
-                self._similarity = (anchor, f.dot(f.rows([anchor])[0]))
-            return [(int(i), "similar") for i in S.similar(self._similarity[1], k, cand)]
-        rows = X = centers = medoids = None
-        if proba is None and strategy != "random":
-            rows, X, medoids = self._cold_sample()
-            centers = self._cache.get(np.asarray(labelled, np.int64)) if labelled else None
-        idx, tags = S.choose(strategy, k, cand, self._rng, proba, target, self.random_share,
-                             rows, X, centers, medoids)
-        return [(int(i), t) for i, t in zip(idx, tags)]
-
-    def _cold_sample(self):
-        """A fixed random sample of the pool for the cold start's k-means++ seeding."""
-        if self._cold is None:
-            f = self.features
-            rng = np.random.default_rng(self._seed)
-            n = min(f.n, COLD_SAMPLE)
-            rows = np.sort(rng.choice(f.n, n, replace=False)) if n else np.zeros(0, np.int64)
-            X = f.rows(rows)
-            self._cold = (rows, X, S.cluster_medoids(X, COLD_CLUSTERS, rng))
-        return self._cold
