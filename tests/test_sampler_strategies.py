@@ -65,6 +65,11 @@ def test_mix_random_share_zero_keeps_the_ranking_and_one_replaces_all():
     assert is_rand.all() and not set(out) & set(range(10)) and len(set(out)) == 10
     shares = [S.mix_random(ranked, 0.1, rng, 1000)[1].mean() for _ in range(500)]
     assert 0.07 < np.mean(shares) < 0.13
+    out, is_rand = S.mix_random(ranked, 0.5, rng, 1000)
+    assert 0 < is_rand.sum() < 10 and len(out) == 10
+    assert list(out[~is_rand]) == list(range(10 - is_rand.sum()))  # the best, in order, moved down
+    out, is_rand = S.mix_random(ranked, 1.0, rng, 12)           # only 2 others to draw from
+    assert is_rand.sum() == 2 and sorted(out) == list(range(8)) + [10, 11]
 
 
 def _rare_cluster_pool(rng, n=3000, d=16, rare=15):
@@ -83,11 +88,40 @@ def test_cold_start_finds_a_rare_cluster_sooner_than_random():
         rows = np.arange(len(X))
         pick, tags = S.choose("maxprob", 100, np.ones(len(X), bool), rng, None, sample_rows=rows,
                               sample_X=X, medoids=S.cluster_medoids(X, 32, rng))
-        assert set(tags) == {"coldstart"} and len(set(pick)) == 100
+        assert set(tags) == {"coldstart", "random"} and len(set(pick)) == 100
         first_kpp.append(np.argmax(rare[pick]) if rare[pick].any() else 100)
         pick = S.random(len(X), 100, rng, np.ones(len(X), bool))
         first_rand.append(np.argmax(rare[pick]) if rare[pick].any() else 100)
     assert np.median(first_kpp) * 3 < np.median(first_rand), (first_kpp, first_rand)
+
+
+def _rare_inside_a_dense_region(rng, n=3000, d=16, outliers=600, rare=0.03):
+    """Most of the pool in one tight region holding the rare class, the rest scattered
+    far apart: the geometry where seeking diversity alone finds the rare class late."""
+    dense = rng.standard_normal(d) + rng.standard_normal((n - outliers, d)) * 0.1
+    far = rng.standard_normal((outliers, d))
+    X = np.concatenate([dense, far])
+    y = np.r_[rng.random(n - outliers) < rare, np.zeros(outliers, bool)]
+    return X / np.linalg.norm(X, axis=1, keepdims=True), y
+
+
+def test_cold_start_is_never_much_slower_than_random():
+    """Half its picks are uniform: the first rare item comes within about twice random's
+    wait even where diversity seeking alone would look at every outlier first."""
+    first_cold, first_rand, first_d2 = [], [], []
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        X, rare = _rare_inside_a_dense_region(rng)
+        rows, ok = np.arange(len(X)), np.ones(len(X), bool)
+        pick, _ = S.choose("maxprob", 300, ok, rng, None, sample_rows=rows, sample_X=X,
+                           medoids=S.cluster_medoids(X, 32, rng))
+        first_cold.append(np.argmax(rare[pick]) if rare[pick].any() else 300)
+        pick = S.random(len(X), 300, rng, ok)
+        first_rand.append(np.argmax(rare[pick]) if rare[pick].any() else 300)
+        pick = S.kmeans_pp(X, 300, rng)
+        first_d2.append(np.argmax(rare[pick]) if rare[pick].any() else 300)
+    assert np.median(first_d2) > 4 * np.median(first_rand), (first_d2, first_rand)  # the trap
+    assert np.mean(first_cold) < 2.5 * np.mean(first_rand), (first_cold, first_rand)
 
 
 def test_kmeans_pp_avoids_what_is_already_answered():
