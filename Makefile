@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 test: $(STAMP)
+	$(BIN)/python -m pyflakes refs featurize tui bench tests
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
 demo: $(STAMP)

@@ -179,7 +179,7 @@ def screenshot(out: Path, dest: Path, answers: int = 60) -> dict:
     A separate labels file gets `answers` answers from the data set's own labels first
     (through the Sampler API, as a script would), so the panel shows a trained model."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from xterm_fixtures import XtermSession, outline_pixels  # noqa: F401 - same recipe as the tests
+    from xterm_fixtures import XtermSession  # the tests' recipe
 
     from PIL import Image
 

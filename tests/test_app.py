@@ -269,7 +269,7 @@ def test_fast_keys_only_ever_label_painted_items(pool, monkeypatch):
                     app._driver.send_message(events.Key("d", "d"))
                 await pilot.pause(0.5)
                 for _ in range(10):  # at human speed: each press answers the item on screen
-                    shown = await wait_displayed(app, pilot)
+                    await wait_displayed(app, pilot)
                     await pilot.press("d")
         finally:
             sampler.close()

@@ -296,7 +296,7 @@ def test_kitty_ids_survive_textual_colour_filters_on_256_and_truecolor_terminals
 @sync
 async def test_quitting_deletes_the_kitty_images():
     app = PaneApp(graphics("kitty", terminal="ghostty"))
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40)):
         written = recorder(app)
         pane = app.query_one(ImagePane)
         prepare_in_thread(pane, "a", CHINA)

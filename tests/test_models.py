@@ -5,8 +5,6 @@ through `--weights` exactly as hub downloads would be; the hub is never asked.
 """
 from __future__ import annotations
 
-import os
-import pickle
 from pathlib import Path
 
 import numpy as np

@@ -83,7 +83,6 @@ class SamplerMachine(RuleBasedStateMachine):
         if v is not None:
             assert v >= self.version, "model versions went back"
             self.version = v
-        st_ = self.s.stats()
         have = {a for a in self.answered.values()}
         if {"pos", "neg"} <= have:
             assert self.s.model_version is not None and self.s.predict_proba() is not None
@@ -179,7 +178,8 @@ def test_reopening_continues_model_versions_and_state(tmp_path):
         k = s.next()
         s.record(k, bool(truth[k]))
         s.wait_idle()
-    v, labels, nxt = s.model_version, s.store.labels(), s.next()
+    v, labels = s.model_version, s.store.labels()
+    s.next()                                   # an item on screen (leased) at close
     s.close()
     s = Sampler(tmp_path / "f.h5", poll=0.1)
     s.wait_idle()

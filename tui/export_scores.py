@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -27,6 +28,9 @@ BLOCK = 65_536
 LABEL_CODE = {"neg": 0, "pos": 1, "skip": 2}
 LABEL_NAME = {-1: "", 0: "neg", 1: "pos", 2: "skip"}
 HEADER = ["key", "path", "x1", "y1", "x2", "y2", "prob", "label"]
+
+if TYPE_CHECKING:
+    from tui.export import ExportResult   # tui.export imports this module
 
 
 def probabilities(features, w, b) -> np.ndarray:
