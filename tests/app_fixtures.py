@@ -7,6 +7,9 @@ are colour histograms of the crops, real enough for the sampler to learn from.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +82,30 @@ def halfcell(notice: str = "halfcell graphics: images are coarse here") -> "obje
 
     return Graphics(protocol="halfcell", cell_px=(10, 20), in_tmux=False, passthrough=False,
                     notice=notice)
+
+
+def sync(test):
+    """Run an async test on its own event loop (no pytest asyncio plugin needed)."""
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        asyncio.run(test(*args, **kwargs))
+    return run
+
+
+@contextlib.asynccontextmanager
+async def annotating(features, size=(100, 30), app_kw: dict | None = None, **sampler_kw):
+    """The real app on a real sampler (seed 0, halfcell at pinned cells) under Pilot:
+    yields (sampler, app, pilot); the sampler is closed however the test ends."""
+    from tui.app import AnnotateApp
+    from tui.sampler import Sampler
+
+    sampler = Sampler(str(features), seed=0, **sampler_kw)
+    try:
+        app = AnnotateApp(sampler, halfcell(), **(app_kw or {}))
+        async with app.run_test(size=size) as pilot:
+            yield sampler, app, pilot
+    finally:
+        sampler.close()
 
 
 async def wait_displayed(app, pilot, timeout: float = 20.0, not_key: str | None = None) -> str:

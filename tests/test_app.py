@@ -6,23 +6,18 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from app_fixtures import current_labels, halfcell, make_pool, panel_text, wait_displayed
+from app_fixtures import annotating, current_labels, make_pool, panel_text, sync, wait_displayed
 from textual import events
 from textual.screen import Screen
 
 from tui.app import AnnotateApp
 from tui.help_screen import HelpScreen
-from tui.sampler import Sampler, default_labels_path
+from tui.sampler import default_labels_path
 
 
 @pytest.fixture
 def pool(tmp_path):
     return make_pool(tmp_path / "pool")
-
-
-def open_app(features, size=None, **kw):
-    sampler = Sampler(str(features), seed=0, **kw)
-    return sampler, AnnotateApp(sampler, halfcell())
 
 
 def counts_in_panel(text: str) -> dict[str, int]:
@@ -32,25 +27,19 @@ def counts_in_panel(text: str) -> dict[str, int]:
 
 @pytest.mark.parametrize("key, answer", [("d", "pos"), ("right", "pos"), ("a", "neg"),
                                          ("left", "neg"), ("s", "skip"), ("space", "skip")])
-def test_answer_keys_label_the_item_on_screen(pool, key, answer):
+@sync
+async def test_answer_keys_label_the_item_on_screen(pool, key, answer):
     features, keys = pool
 
-    async def go():
-        sampler, app = open_app(features)
-        try:
-            async with app.run_test(size=(100, 30)) as pilot:
-                shown = await wait_displayed(app, pilot)
-                assert app.side.info.key == shown and app.pane.painted is not None
-                await pilot.press(key)
-                after = await wait_displayed(app, pilot, not_key=shown)
-                labels = current_labels(default_labels_path(features))
-                assert labels == {shown: answer}
-                assert after != shown and after in keys
-                assert counts_in_panel(panel_text(app))[answer] == 1
-        finally:
-            sampler.close()
-
-    asyncio.run(go())
+    async with annotating(features) as (sampler, app, pilot):
+        shown = await wait_displayed(app, pilot)
+        assert app.side.info.key == shown and app.pane.painted is not None
+        await pilot.press(key)
+        after = await wait_displayed(app, pilot, not_key=shown)
+        labels = current_labels(default_labels_path(features))
+        assert labels == {shown: answer}
+        assert after != shown and after in keys
+        assert counts_in_panel(panel_text(app))[answer] == 1
 
 
 def test_undo_many_levels_and_across_a_restart(pool):
@@ -58,182 +47,144 @@ def test_undo_many_levels_and_across_a_restart(pool):
     labels_path = default_labels_path(features)
 
     async def first_session():
-        sampler, app = open_app(features)
         answered = []
-        try:
-            async with app.run_test(size=(100, 30)) as pilot:
-                for key in "dads":
-                    shown = await wait_displayed(app, pilot)
-                    answered.append(shown)
-                    await pilot.press(key)
-                    await wait_displayed(app, pilot, not_key=shown)
-                await pilot.press("q")
-            assert app.return_code == 0 and not app.is_running
-        finally:
-            sampler.close()
+        async with annotating(features) as (sampler, app, pilot):
+            for key in "dads":
+                shown = await wait_displayed(app, pilot)
+                answered.append(shown)
+                await pilot.press(key)
+                await wait_displayed(app, pilot, not_key=shown)
+            await pilot.press("q")
+        assert app.return_code == 0 and not app.is_running
         return answered
 
     async def second_session(answered):
-        sampler, app = open_app(features)
-        try:
-            async with app.run_test(size=(100, 30)) as pilot:
-                await wait_displayed(app, pilot)
-                for expected in reversed(answered[1:]):
-                    await pilot.press("backspace")
-                    back = await wait_displayed(app, pilot)
-                    assert back == expected  # the undone item is on screen again
-                    assert expected not in current_labels(labels_path)
-                # answer the undone item again, differently: it lands on that item
-                await pilot.press("a")
-                await wait_displayed(app, pilot, not_key=answered[1])
-                assert current_labels(labels_path) == {answered[0]: "pos", answered[1]: "neg"}
-                assert counts_in_panel(panel_text(app)) == {"pos": 1, "neg": 1, "skip": 0,
-                                                            "left": 22}
-        finally:
-            sampler.close()
+        async with annotating(features) as (sampler, app, pilot):
+            await wait_displayed(app, pilot)
+            for expected in reversed(answered[1:]):
+                await pilot.press("backspace")
+                back = await wait_displayed(app, pilot)
+                assert back == expected  # the undone item is on screen again
+                assert expected not in current_labels(labels_path)
+            # answer the undone item again, differently: it lands on that item
+            await pilot.press("a")
+            await wait_displayed(app, pilot, not_key=answered[1])
+            assert current_labels(labels_path) == {answered[0]: "pos", answered[1]: "neg"}
+            assert counts_in_panel(panel_text(app)) == {"pos": 1, "neg": 1, "skip": 0,
+                                                        "left": 22}
 
     answered = asyncio.run(first_session())
     assert current_labels(labels_path) == dict(zip(answered, ["pos", "neg", "pos", "skip"]))
     asyncio.run(second_session(answered))
 
 
-def test_side_panel_figures_agree_with_the_labels_file(pool):
+@sync
+async def test_side_panel_figures_agree_with_the_labels_file(pool):
     features, keys = pool
     labels_path = default_labels_path(features)
 
-    async def go():
-        sampler, app = open_app(features)
-        try:
-            async with app.run_test(size=(110, 40)) as pilot:
-                for key in "ddaadsadaa":
-                    shown = await wait_displayed(app, pilot)
-                    await pilot.press(key)
-                    await wait_displayed(app, pilot, not_key=shown)
-                sampler.wait_idle(30)
-                await pilot.pause(app.stats_every * 2)  # the panel's periodic refresh
-                text = panel_text(app)
-                labels = current_labels(labels_path)
-                got = counts_in_panel(text)
-                want = {a: list(labels.values()).count(a) for a in ("pos", "neg", "skip")}
-                assert {k: got[k] for k in want} == want == {"pos": 4, "neg": 5, "skip": 1}
-                assert got["left"] == len(keys) - len(labels)
-                info = app.side.info
-                assert f"item {info.index + 1} of {len(keys)}" in text
-                assert info.path in text
-                stats = sampler.stats()
-                assert f"model v{stats['model_version']}" in text
-                assert "acc " in text and "positives left ≈ " in text
-                assert stats["last100"]["n"] >= 1
-        finally:
-            sampler.close()
-
-    asyncio.run(go())
+    async with annotating(features, size=(110, 40)) as (sampler, app, pilot):
+        for key in "ddaadsadaa":
+            shown = await wait_displayed(app, pilot)
+            await pilot.press(key)
+            await wait_displayed(app, pilot, not_key=shown)
+        sampler.wait_idle(30)
+        await pilot.pause(app.stats_every * 2)  # the panel's periodic refresh
+        text = panel_text(app)
+        labels = current_labels(labels_path)
+        got = counts_in_panel(text)
+        want = {a: list(labels.values()).count(a) for a in ("pos", "neg", "skip")}
+        assert {k: got[k] for k in want} == want == {"pos": 4, "neg": 5, "skip": 1}
+        assert got["left"] == len(keys) - len(labels)
+        info = app.side.info
+        assert f"item {info.index + 1} of {len(keys)}" in text
+        assert info.path in text
+        stats = sampler.stats()
+        assert f"model v{stats['model_version']}" in text
+        assert "acc " in text and "positives left ≈ " in text
+        assert stats["last100"]["n"] >= 1
 
 
-def test_probability_hidden_until_p(pool):
+@sync
+async def test_probability_hidden_until_p(pool):
     features, _ = pool
 
-    async def go():
-        sampler, app = open_app(features)
-        try:
-            async with app.run_test(size=(100, 30)) as pilot:
-                for key in "da":
-                    shown = await wait_displayed(app, pilot)
-                    await pilot.press(key)
-                    await wait_displayed(app, pilot, not_key=shown)
-                sampler.wait_idle(30)
-                assert "p(target)" not in panel_text(app)
-                await pilot.press("p")
-                p = sampler.proba(app.displayed)
-                assert p is not None and f"p(target) {p:.3f}" in panel_text(app)
-                await pilot.press("p")
-                assert "p(target)" not in panel_text(app)
-        finally:
-            sampler.close()
-
-    asyncio.run(go())
+    async with annotating(features) as (sampler, app, pilot):
+        for key in "da":
+            shown = await wait_displayed(app, pilot)
+            await pilot.press(key)
+            await wait_displayed(app, pilot, not_key=shown)
+        sampler.wait_idle(30)
+        assert "p(target)" not in panel_text(app)
+        await pilot.press("p")
+        p = sampler.proba(app.displayed)
+        assert p is not None and f"p(target) {p:.3f}" in panel_text(app)
+        await pilot.press("p")
+        assert "p(target)" not in panel_text(app)
 
 
-def test_z_toggles_whole_and_crop_keeping_the_item(pool):
+@sync
+async def test_z_toggles_whole_and_crop_keeping_the_item(pool):
     features, _ = pool
 
-    async def go():
-        sampler, app = open_app(features)
-        try:
-            async with app.run_test(size=(100, 30)) as pilot:
-                shown = await wait_displayed(app, pilot)
-                crop_token = app.pane.painted
-                await pilot.press("z")
-                assert app.view == "whole"
-                for _ in range(200):
-                    if app.pane.painted not in (None, crop_token):
-                        break
-                    await pilot.pause(0.02)
-                assert app.pane.painted == f"{shown}:whole:{app._size_px[0]}x{app._size_px[1]}"
-                assert app.displayed == shown and "(whole)" in panel_text(app) \
-                    or app.side.info.box is None
-                await pilot.press("z")
-                assert app.view == "crop"
-                await pilot.press("d")
-                assert current_labels(default_labels_path(features)) == {shown: "pos"}
-        finally:
-            sampler.close()
-
-    asyncio.run(go())
+    async with annotating(features) as (sampler, app, pilot):
+        shown = await wait_displayed(app, pilot)
+        crop_token = app.pane.painted
+        await pilot.press("z")
+        assert app.view == "whole"
+        for _ in range(200):
+            if app.pane.painted not in (None, crop_token):
+                break
+            await pilot.pause(0.02)
+        assert app.pane.painted == f"{shown}:whole:{app._size_px[0]}x{app._size_px[1]}"
+        assert app.displayed == shown and "(whole)" in panel_text(app) \
+            or app.side.info.box is None
+        await pilot.press("z")
+        assert app.view == "crop"
+        await pilot.press("d")
+        assert current_labels(default_labels_path(features)) == {shown: "pos"}
 
 
-def test_m_cycles_strategies_and_n_asks_for_more_like_this(pool):
+@sync
+async def test_m_cycles_strategies_and_n_asks_for_more_like_this(pool):
     features, _ = pool
 
-    async def go():
-        sampler, app = open_app(features)
-        try:
-            async with app.run_test(size=(100, 30)) as pilot:
-                shown = await wait_displayed(app, pilot)
-                seen = []
-                for _ in range(3):
-                    await pilot.press("m")
-                    seen.append(sampler.strategy)
-                assert seen == ["maxprob", "random", "entropy"]
-                assert "strategy entropy (pos)" in panel_text(app)
-                await pilot.press("n")
-                assert sampler.strategy == "similar"
-                assert app.displayed == shown  # the item on screen stays until answered
-                sampler.wait_idle(30)
-                await pilot.press("m")
-                assert sampler.strategy == "entropy"
-        finally:
-            sampler.close()
-
-    asyncio.run(go())
+    async with annotating(features) as (sampler, app, pilot):
+        shown = await wait_displayed(app, pilot)
+        seen = []
+        for _ in range(3):
+            await pilot.press("m")
+            seen.append(sampler.strategy)
+        assert seen == ["maxprob", "random", "entropy"]
+        assert "strategy entropy (pos)" in panel_text(app)
+        await pilot.press("n")
+        assert sampler.strategy == "similar"
+        assert app.displayed == shown  # the item on screen stays until answered
+        sampler.wait_idle(30)
+        await pilot.press("m")
+        assert sampler.strategy == "entropy"
 
 
-def test_help_opens_and_blocks_answers_until_closed(pool):
+@sync
+async def test_help_opens_and_blocks_answers_until_closed(pool):
     features, _ = pool
 
-    async def go():
-        sampler, app = open_app(features)
-        try:
-            async with app.run_test(size=(100, 30)) as pilot:
-                shown = await wait_displayed(app, pilot)
-                await pilot.press("question_mark")
-                assert isinstance(app.screen, HelpScreen)
-                await pilot.press("d", "a", "backspace")
-                await pilot.pause(app.stats_every * 3)  # the panel's refresh ticks meanwhile
-                assert current_labels(default_labels_path(features)) == {}
-                assert isinstance(app.screen, HelpScreen) and app.is_running
-                await pilot.press("escape")
-                assert not isinstance(app.screen, HelpScreen)
-                await pilot.press("question_mark", "q")  # Q closes the help, not the app
-                assert app.is_running and not isinstance(app.screen, HelpScreen)
-                await pilot.press("d")
-                assert current_labels(default_labels_path(features)) == {shown: "pos"}
-                await pilot.press("q")
-            assert not app.is_running
-        finally:
-            sampler.close()
-
-    asyncio.run(go())
+    async with annotating(features) as (sampler, app, pilot):
+        shown = await wait_displayed(app, pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("d", "a", "backspace")
+        await pilot.pause(app.stats_every * 3)  # the panel's refresh ticks meanwhile
+        assert current_labels(default_labels_path(features)) == {}
+        assert isinstance(app.screen, HelpScreen) and app.is_running
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark", "q")  # Q closes the help, not the app
+        assert app.is_running and not isinstance(app.screen, HelpScreen)
+        await pilot.press("d")
+        assert current_labels(default_labels_path(features)) == {shown: "pos"}
+        await pilot.press("q")
+    assert not app.is_running
 
 
 def test_fast_keys_only_ever_label_painted_items(pool, monkeypatch):
@@ -254,25 +205,21 @@ def test_fast_keys_only_ever_label_painted_items(pool, monkeypatch):
     handled: list[tuple[str | None, set]] = []
 
     async def go():
-        sampler, app = open_app(features)
-        answer = app.action_answer
+        async with annotating(features) as (sampler, app, pilot):
+            answer = app.action_answer
 
-        def watched(kind):  # what was painted when each key was handled
-            handled.append((app.displayed, set(painted)))
-            answer(kind)
+            def watched(kind):  # what was painted when each key was handled
+                handled.append((app.displayed, set(painted)))
+                answer(kind)
 
-        app.action_answer = watched
-        try:
-            async with app.run_test(size=(100, 30)) as pilot:
+            app.action_answer = watched   # looked up by name on each key
+            await wait_displayed(app, pilot)
+            for _ in range(20):
+                app._driver.send_message(events.Key("d", "d"))
+            await pilot.pause(0.5)
+            for _ in range(10):  # at human speed: each press answers the item on screen
                 await wait_displayed(app, pilot)
-                for _ in range(20):
-                    app._driver.send_message(events.Key("d", "d"))
-                await pilot.pause(0.5)
-                for _ in range(10):  # at human speed: each press answers the item on screen
-                    await wait_displayed(app, pilot)
-                    await pilot.press("d")
-        finally:
-            sampler.close()
+                await pilot.press("d")
         return app
 
     app = asyncio.run(go())
@@ -291,136 +238,104 @@ def test_fast_keys_only_ever_label_painted_items(pool, monkeypatch):
     assert set(labels.values()) == {"pos"}
 
 
-def test_resize_re_renders_and_mid_answer_keeps_working(pool):
+@sync
+async def test_resize_re_renders_and_mid_answer_keeps_working(pool):
     features, _ = pool
 
-    async def go():
-        sampler, app = open_app(features)
-        try:
-            async with app.run_test(size=(100, 30)) as pilot:
-                shown = await wait_displayed(app, pilot)
-                before = app.pane.painted
-                await pilot.resize_terminal(140, 44)
-                for _ in range(1000):  # up to 20 s, as wait_displayed: a loaded CI machine
-                    if app.pane.painted not in (None, before) and app.pane.current:
-                        break
-                    await pilot.pause(0.02)
-                w, h = app.pane.pixel_size()
-                assert app.pane.painted == f"{shown}:crop:{w}x{h}" and (w, h) != (0, 0)
-                assert app.displayed == shown
-                # a resize between the key and the next image
-                await pilot.press("d")
-                await pilot.resize_terminal(90, 26)
-                nxt = await wait_displayed(app, pilot, not_key=shown)
-                w2, h2 = app.pane.pixel_size()
-                assert app.pane.painted == f"{nxt}:crop:{w2}x{h2}" and w2 < w
-                await pilot.press("a")
-                assert current_labels(default_labels_path(features)) == {shown: "pos", nxt: "neg"}
-        finally:
-            sampler.close()
-
-    asyncio.run(go())
+    async with annotating(features) as (sampler, app, pilot):
+        shown = await wait_displayed(app, pilot)
+        before = app.pane.painted
+        await pilot.resize_terminal(140, 44)
+        for _ in range(1000):  # up to 20 s, as wait_displayed: a loaded CI machine
+            if app.pane.painted not in (None, before) and app.pane.current:
+                break
+            await pilot.pause(0.02)
+        w, h = app.pane.pixel_size()
+        assert app.pane.painted == f"{shown}:crop:{w}x{h}" and (w, h) != (0, 0)
+        assert app.displayed == shown
+        # a resize between the key and the next image
+        await pilot.press("d")
+        await pilot.resize_terminal(90, 26)
+        nxt = await wait_displayed(app, pilot, not_key=shown)
+        w2, h2 = app.pane.pixel_size()
+        assert app.pane.painted == f"{nxt}:crop:{w2}x{h2}" and w2 < w
+        await pilot.press("a")
+        assert current_labels(default_labels_path(features)) == {shown: "pos", nxt: "neg"}
 
 
-def test_markup_and_escapes_in_a_path_are_shown_literally(tmp_path):
+@sync
+async def test_markup_and_escapes_in_a_path_are_shown_literally(tmp_path):
     odd = "[bold red]boom[reverse] \x1b]0;pwned\x07\x1b[31m\u202e.png"
     features, keys = make_pool(tmp_path / "pool", n_files=4, n_boxes=0,
                                names=[odd, "b.png", "c.png", "d.png"])
 
-    async def go():
-        sampler, app = open_app(features)
-        try:
-            async with app.run_test(size=(160, 30)) as pilot:
-                for _ in range(4):
-                    shown = await wait_displayed(app, pilot)
-                    if app.side.info.path.endswith(odd):
-                        break
-                    await pilot.press("s")
-                    await wait_displayed(app, pilot, not_key=shown)
-                assert app.side.info.path.endswith(odd)
-                text = panel_text(app)
-                assert "[bold red]boom[reverse] \\e]0;pwned\\x07\\e[31m\\u202e.png" in text
-                assert "\x1b" not in text and "\x07" not in text
-                # what reaches the screen: the literal characters, no escape byte from the name
-                lines = [app.side.render_line(y).text for y in range(app.side.size.height)]
-                screen_text = "".join(lines)
-                assert "[bold red]" in screen_text and "\x1b" not in screen_text
-        finally:
-            sampler.close()
-
-    asyncio.run(go())
+    async with annotating(features, size=(160, 30)) as (sampler, app, pilot):
+        for _ in range(4):
+            shown = await wait_displayed(app, pilot)
+            if app.side.info.path.endswith(odd):
+                break
+            await pilot.press("s")
+            await wait_displayed(app, pilot, not_key=shown)
+        assert app.side.info.path.endswith(odd)
+        text = panel_text(app)
+        assert "[bold red]boom[reverse] \\e]0;pwned\\x07\\e[31m\\u202e.png" in text
+        assert "\x1b" not in text and "\x07" not in text
+        # what reaches the screen: the literal characters, no escape byte from the name
+        lines = [app.side.render_line(y).text for y in range(app.side.size.height)]
+        screen_text = "".join(lines)
+        assert "[bold red]" in screen_text and "\x1b" not in screen_text
 
 
-def test_a_20x10_terminal_keeps_working(pool):
+@sync
+async def test_a_20x10_terminal_keeps_working(pool):
     features, _ = pool
 
-    async def go():
-        sampler, app = open_app(features)
-        try:
-            async with app.run_test(size=(20, 10)) as pilot:
-                shown = await wait_displayed(app, pilot)
-                assert min(app.pane.pixel_size()) > 0
-                await pilot.press("d")
-                await wait_displayed(app, pilot, not_key=shown)
-                await pilot.press("question_mark")
-                await pilot.press("escape")
-                await pilot.press("backspace")
-                assert await wait_displayed(app, pilot) == shown
-                await pilot.press("a")
-                await wait_displayed(app, pilot, not_key=shown)
-                assert current_labels(default_labels_path(features)) == {shown: "neg"}
-                assert app.displayed not in (None, shown)
-        finally:
-            sampler.close()
-
-    asyncio.run(go())
+    async with annotating(features, size=(20, 10)) as (sampler, app, pilot):
+        shown = await wait_displayed(app, pilot)
+        assert min(app.pane.pixel_size()) > 0
+        await pilot.press("d")
+        await wait_displayed(app, pilot, not_key=shown)
+        await pilot.press("question_mark")
+        await pilot.press("escape")
+        await pilot.press("backspace")
+        assert await wait_displayed(app, pilot) == shown
+        await pilot.press("a")
+        await wait_displayed(app, pilot, not_key=shown)
+        assert current_labels(default_labels_path(features)) == {shown: "neg"}
+        assert app.displayed not in (None, shown)
 
 
-def test_e_opens_the_export_dialog_and_exports_the_answers(pool):
+@sync
+async def test_e_opens_the_export_dialog_and_exports_the_answers(pool):
     from textual.widgets import Static
 
     from tui.export_dialog import ExportDialog
 
     features, _ = pool
 
-    async def go():
-        sampler, app = open_app(features)
-        try:
-            async with app.run_test(size=(100, 30)) as pilot:
-                shown = await wait_displayed(app, pilot)
-                await pilot.press("d")
-                await wait_displayed(app, pilot, not_key=shown)
-                await pilot.press("e")
-                await pilot.pause()
-                dlg = app.screen
-                assert isinstance(dlg, ExportDialog)
-                await pilot.press("d")  # answer keys do nothing while the dialog is open
-                assert current_labels(default_labels_path(features)) == {shown: "pos"}
-                await pilot.click("#export-go")  # csv, the first format, to its default path
-                for _ in range(600):
-                    if not dlg.running and "labelled item" in str(dlg.query_one("#export-result", Static).render()):
-                        break
-                    await pilot.pause(0.05)
-                out = features.with_name(features.stem + ".labels.csv")
-                assert out.exists(), str(dlg.query_one("#export-result", Static).render())
-                assert shown in out.read_text()
-        finally:
-            sampler.close()
-
-    asyncio.run(go())
+    async with annotating(features) as (sampler, app, pilot):
+        shown = await wait_displayed(app, pilot)
+        await pilot.press("d")
+        await wait_displayed(app, pilot, not_key=shown)
+        await pilot.press("e")
+        await pilot.pause()
+        dlg = app.screen
+        assert isinstance(dlg, ExportDialog)
+        await pilot.press("d")  # answer keys do nothing while the dialog is open
+        assert current_labels(default_labels_path(features)) == {shown: "pos"}
+        await pilot.click("#export-go")  # csv, the first format, to its default path
+        for _ in range(600):
+            if not dlg.running and "labelled item" in str(dlg.query_one("#export-result", Static).render()):
+                break
+            await pilot.pause(0.05)
+        out = features.with_name(features.stem + ".labels.csv")
+        assert out.exists(), str(dlg.query_one("#export-result", Static).render())
+        assert shown in out.read_text()
 
 
-def test_size_and_sharpness_settings_reach_the_image_pane(pool):
+@sync
+async def test_size_and_sharpness_settings_reach_the_image_pane(pool):
     features, _ = pool
-
-    async def go():
-        sampler = Sampler(str(features), seed=0)
-        app = AnnotateApp(sampler, halfcell(), max_px=300, colors=16)
-        try:
-            async with app.run_test(size=(100, 30)) as pilot:
-                await wait_displayed(app, pilot)
-                assert (app.pane.max_px, app.pane.palette) == (300, 16)
-        finally:
-            sampler.close()
-
-    asyncio.run(go())
+    async with annotating(features, app_kw={"max_px": 300, "colors": 16}) as (sampler, app, pilot):
+        await wait_displayed(app, pilot)
+        assert (app.pane.max_px, app.pane.palette) == (300, 16)

@@ -7,11 +7,8 @@ import asyncio
 import sqlite3
 
 import pytest
-from app_fixtures import current_labels, halfcell, make_pool, wait_displayed
+from app_fixtures import annotating, current_labels, make_pool, wait_displayed
 from disk_fixtures import small_tmpfs
-
-from tui.app import AnnotateApp
-from tui.sampler import Sampler
 
 
 @pytest.fixture
@@ -41,24 +38,19 @@ def test_full_disk_refuses_the_key_keeps_the_item_and_resumes(tmp_path, small_di
     status = lambda app: str(app.side.status)  # noqa: E731
 
     async def go():
-        sampler = Sampler(str(features), labels=str(labels), seed=0)
-        app = AnnotateApp(sampler, halfcell())
-        try:
-            async with app.run_test(size=(100, 30)) as pilot:
-                first = await wait_displayed(app, pilot)
-                await pilot.press("d")
-                second = await wait_displayed(app, pilot, not_key=first)
-                fill(small_disk)
-                await pilot.press("a")
-                await pilot.pause(0.2)
-                assert "not saved" in status(app) and "full" in status(app), status(app)
-                assert app.displayed == second          # the unanswered item stays on screen
-                assert current_labels(labels) == {first: "pos"}
-                (small_disk / "filler").unlink()        # space freed: work resumes
-                await pilot.press("a")
-                await wait_displayed(app, pilot, not_key=second)
-        finally:
-            sampler.close()
+        async with annotating(features, labels=str(labels)) as (sampler, app, pilot):
+            first = await wait_displayed(app, pilot)
+            await pilot.press("d")
+            second = await wait_displayed(app, pilot, not_key=first)
+            fill(small_disk)
+            await pilot.press("a")
+            await pilot.pause(0.2)
+            assert "not saved" in status(app) and "full" in status(app), status(app)
+            assert app.displayed == second          # the unanswered item stays on screen
+            assert current_labels(labels) == {first: "pos"}
+            (small_disk / "filler").unlink()        # space freed: work resumes
+            await pilot.press("a")
+            await wait_displayed(app, pilot, not_key=second)
         return first, second
 
     first, second = asyncio.run(go())

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import functools
 import io
 import os
 import re
@@ -19,6 +17,8 @@ from textual.app import App
 from textual.geometry import Region
 from textual.strip import Strip
 
+from app_fixtures import sync
+
 from tui import encoders
 from tui.graphics import Graphics
 from tui.image_pane import ImagePane, _Prepared
@@ -27,14 +27,6 @@ from tui.render import render_item
 IMAGES = os.path.join(os.path.dirname(__import__("sklearn.datasets").datasets.__file__), "images")
 CHINA, FLOWER = os.path.join(IMAGES, "china.jpg"), os.path.join(IMAGES, "flower.jpg")
 APC = re.compile(r"\x1b_G([^;\x1b]*)(?:;([^\x1b]*))?\x1b\\")
-
-
-def sync(test):
-    """Run an async test on its own event loop (no pytest asyncio plugin needed)."""
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        asyncio.run(test(*args, **kwargs))
-    return run
 
 
 class PaneApp(App):
