@@ -121,8 +121,8 @@ async def wait_displayed(app, pilot, timeout: float = 20.0, not_key: str | None 
     return app.displayed
 
 
-def current_labels(labels_path) -> dict[str, str]:
-    """The labels file read with plain SQL: each key's latest answer not undone.
+def query_labels(labels_path, *sql: str) -> list[list[tuple]]:
+    """The labels file read with plain SQL, not through the app's code: the rows of each query.
 
     A read-write connection, as the app's: after a SIGKILL, the first connection rebuilds
     the WAL index and so sees every committed answer."""
@@ -130,10 +130,15 @@ def current_labels(labels_path) -> dict[str, str]:
 
     con = sqlite3.connect(str(labels_path), timeout=15)
     try:
-        rows = con.execute("SELECT key, answer FROM answers WHERE undone_at IS NULL "
-                           "ORDER BY id").fetchall()
+        return [con.execute(q).fetchall() for q in sql]
     finally:
         con.close()
+
+
+def current_labels(labels_path) -> dict[str, str]:
+    """Each key's latest answer not undone, read with plain SQL."""
+    [rows] = query_labels(labels_path, "SELECT key, answer FROM answers WHERE undone_at IS NULL "
+                                       "ORDER BY id")
     return dict(rows)
 
 

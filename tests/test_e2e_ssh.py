@@ -6,12 +6,11 @@ with its annotator and the undo marked."""
 from __future__ import annotations
 
 import shlex
-import sqlite3
 import sys
 import time
 
 import pytest
-from app_fixtures import current_labels, make_pool
+from app_fixtures import current_labels, make_pool, query_labels
 from kill_fixtures import integrity
 from screen_fixtures import wait_ready
 from ssh_fixtures import LoopbackSSHD, marked_pids, missing_binaries, reap_marked
@@ -65,12 +64,8 @@ def test_annotate_through_ssh_t_in_tmux(tmp_path, sshd):
         left = reap_marked(f"{tmp_path}/")
     assert left == [], f"processes still running after tmux and sshd ended: {left}"
 
-    con = sqlite3.connect(str(labels_path))
-    try:
-        rows = con.execute("SELECT key, answer, annotator, undone_at FROM answers "
-                           "ORDER BY id").fetchall()
-    finally:
-        con.close()
+    [rows] = query_labels(labels_path, "SELECT key, answer, annotator, undone_at FROM answers "
+                                       "ORDER BY id")
     assert [(a, u is not None) for _, a, _, u in rows] == [
         ("pos", False), ("neg", False), ("skip", False), ("pos", True), ("neg", False)], rows
     assert {who for _, _, who, _ in rows} == {"sshuser"}
@@ -87,11 +82,8 @@ def test_annotate_through_ssh_t_in_tmux(tmp_path, sshd):
 
 
 def _lease_pids(labels_path, keys) -> set[int]:
-    con = sqlite3.connect(str(labels_path))
-    try:
-        return {pid for key, pid in con.execute("SELECT key, pid FROM leases") if key in keys}
-    finally:
-        con.close()
+    [rows] = query_labels(labels_path, "SELECT key, pid FROM leases")
+    return {pid for key, pid in rows if key in keys}
 
 
 def _gone(pid: int) -> bool:
@@ -121,12 +113,8 @@ def test_a_dropped_ssh_session_ends_the_app_and_frees_its_items(tmp_path, sshd):
         row, _ = wait_ready(term, what="the first item over ssh")
         term.keys("d")
         wait_ready(term, timeout=20, unlike=row, settle=0, what="the answer acknowledged")
-        con = sqlite3.connect(str(labels_path))
-        try:
-            held = con.execute("SELECT COUNT(*) FROM leases WHERE annotator = 'dropper'"
-                               ).fetchone()[0]
-        finally:
-            con.close()
+        [[(held,)]] = query_labels(labels_path,
+                                   "SELECT COUNT(*) FROM leases WHERE annotator = 'dropper'")
         assert held > 0, "the app on screen holds leases"
         assert marked_pids(app), "the remote app is running"
     finally:

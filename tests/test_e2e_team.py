@@ -17,12 +17,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sqlite3
 import time
 from pathlib import Path
 
 import pytest
-from app_fixtures import make_pool
+from app_fixtures import make_pool, query_labels
 from kill_fixtures import file_counts, integrity
 from screen_fixtures import SETTLE_S, wait_ready
 from ssh_fixtures import reap_marked
@@ -116,15 +115,11 @@ def test_four_annotators_in_parallel_share_one_labels_file(tmp_path):
         left = reap_marked(f"{tmp_path}/")
     assert left == [], f"annotate processes left running: {left}"
 
-    con = sqlite3.connect(str(labels_path))
-    try:
-        log = con.execute("SELECT key, answer, annotator, undone_at FROM answers "
-                          "ORDER BY id").fetchall()
-        shared = con.execute("SELECT key, GROUP_CONCAT(DISTINCT annotator) FROM answers "
-                             "GROUP BY key HAVING COUNT(DISTINCT annotator) > 1").fetchall()
-        leases = con.execute("SELECT key, annotator FROM leases").fetchall()
-    finally:
-        con.close()
+    log, shared, leases = query_labels(
+        labels_path, "SELECT key, answer, annotator, undone_at FROM answers ORDER BY id",
+        "SELECT key, GROUP_CONCAT(DISTINCT annotator) FROM answers "
+        "GROUP BY key HAVING COUNT(DISTINCT annotator) > 1",
+        "SELECT key, annotator FROM leases")
     assert shared == [], f"items answered by two annotators: {shared}"
     for name in names:
         standing = [(k, a) for k, a, who, u in log if who == name and u is None]
@@ -154,11 +149,7 @@ def _app_pid(term: Tmux) -> int:
 
 
 def _lease_holders(labels_path) -> dict[str, str]:
-    con = sqlite3.connect(str(labels_path), timeout=15)
-    try:
-        return dict(con.execute("SELECT key, annotator FROM leases").fetchall())
-    finally:
-        con.close()
+    return dict(query_labels(labels_path, "SELECT key, annotator FROM leases")[0])
 
 
 def _start(terms: list, features, name: str) -> Tmux:
