@@ -107,3 +107,12 @@ def test_subcommands_are_dispatched_by_name(monkeypatch, tmp_path):
     # a features file that happens to be named like a subcommand is opened with ./
     result = annotate(tmp_path / "export")
     assert_clean_failure(result, "no such file")
+
+
+@pytest.mark.parametrize("value", ["high", "-3", "25", "1.5"])
+def test_a_bad_background_nice_is_refused_by_name(tmp_path, value):
+    import os
+    features, _ = make_pool(tmp_path / "pool", n_files=2, n_boxes=0)
+    env = dict(os.environ, BINLABEL_BACKGROUND_NICE=value)
+    assert_clean_failure(annotate(features, "--graphics", "unicode", env=env),
+                         "BINLABEL_BACKGROUND_NICE", repr(value))

@@ -41,6 +41,25 @@ def test_a_thread_lowers_itself_and_nothing_else():
     assert nice_of(threading.get_native_id()) == main_before
 
 
+@pytest.mark.parametrize("value, want", [("3", 3), ("0", 0), ("", BACKGROUND_NICE)])
+def test_the_environment_sets_how_far_background_threads_yield(monkeypatch, value, want):
+    """0 for a box shared with CPU-bound jobs (featurize): there a lowered refit gets a
+    small share of a core against them and the model falls many answers behind."""
+    monkeypatch.setenv("BINLABEL_BACKGROUND_NICE", value)
+    seen = {}
+
+    def body():
+        before = nice_of(threading.get_native_id())
+        seen["done"] = lower_this_thread()
+        seen["raised"] = nice_of(threading.get_native_id()) - before
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    base = nice_of(threading.main_thread().native_id)
+    assert seen == {"done": want > 0, "raised": min(19, base + want) - base}
+
+
 def test_the_sampler_and_the_prefetch_worker_run_lowered(tmp_path):
     import numpy as np
     feats = np.eye(8, dtype=np.float32)[np.arange(40) % 8]

@@ -84,6 +84,11 @@ def run_tui(args) -> int:
         return _fail(f"{path}: no such file; pass the features.h5 that featurize wrote")
     if path.is_dir():
         return _fail(f"{path}: is a folder; pass the features.h5 file inside it")
+    from tui.niceness import background_nice
+    try:
+        background_nice()
+    except ValueError as exc:
+        return _fail(str(exc))
     from tui.sampler import Sampler
 
     try:

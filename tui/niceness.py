@@ -15,11 +15,34 @@ import sys
 import threading
 
 BACKGROUND_NICE = 15
+ENV_VAR = "BINLABEL_BACKGROUND_NICE"
 
 
-def lower_this_thread(amount: int = BACKGROUND_NICE) -> bool:
-    """Raise the calling thread's nice value by ``amount`` (capped at 19); True if done."""
+def background_nice() -> int:
+    """The nice increment for background threads: $BINLABEL_BACKGROUND_NICE, else the default.
+    Raises ValueError naming the variable and the value when it is not an integer in 0..19."""
+    raw = os.environ.get(ENV_VAR, "").strip()
+    if not raw:
+        return BACKGROUND_NICE
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 19:
+        raise ValueError(f"${ENV_VAR} must be an integer from 0 to 19, got {raw!r}")
+    return value
+
+
+def lower_this_thread(amount: int | None = None) -> bool:
+    """Raise the calling thread's nice value by ``amount`` (default: background_nice(),
+    capped at 19); True if done."""
     if not sys.platform.startswith("linux") or threading.current_thread() is threading.main_thread():
+        return False
+    try:
+        amount = background_nice() if amount is None else amount
+    except ValueError:
+        amount = BACKGROUND_NICE          # the command line refuses a bad value at start
+    if amount == 0:
         return False
     tid = threading.get_native_id()
     try:

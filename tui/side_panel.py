@@ -94,10 +94,14 @@ class SidePanel(Widget):
         self._strips_key = self.info.key if self.info is not None else None
         return strips
 
+    def _stale(self) -> bool:
+        """No lines yet, or lines built for another size: all must be drawn anew."""
+        return self._strips is None or self._strips_size != self.size
+
     def _update_lines(self) -> None:
         """Rebuild the lines; mark dirty only those that changed."""
         self._pending = False
-        if self._strips is None or self._strips_size != self.size:
+        if self._stale():
             self.refresh()                        # everything is redrawn anyway
             return
         old, new = self._strips, self._build()
@@ -115,7 +119,7 @@ class SidePanel(Widget):
         return super().refresh(*regions, **kwargs)
 
     def render_line(self, y: int) -> Strip:
-        if self._strips is None or self._strips_size != self.size:
+        if self._stale():
             self._strips = self._build()
         if y < len(self._strips):
             return self._strips[y]
