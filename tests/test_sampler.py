@@ -367,9 +367,14 @@ def test_a_starving_sampler_takes_up_items_whose_leases_ran_out(tmp_path):
         fid = f.id
     other = LabelStore(default_labels_path(tmp_path / "f.h5"), features_id=fid, annotator="b")
     try:
-        assert sorted(other.claim(keys, ttl=1.0)) == sorted(keys)   # b holds the whole pool
+        assert sorted(other.claim(keys, ttl=2.0)) == sorted(keys)   # b holds the whole pool
         with Sampler(tmp_path / "f.h5", annotator="c", poll=0.1) as c:
             assert c.next() is None and c.stats()["left"] == 6
+            c.wait_idle(10)
+            ranks, rebuild = [], c._rebuild
+            c._rebuild = lambda **kw: (ranks.append(kw), rebuild(**kw))[1]
+            time.sleep(0.5)          # five polls, the same leases: no pass over the pool
+            assert ranks == [] and c.next() is None
             deadline = time.monotonic() + 10
             got = None
             while got is None and time.monotonic() < deadline:

@@ -336,7 +336,7 @@ class Sampler:
             changed = changed or int(f.done.sum()) != done_before
         if new_work or changed:
             self._rebuild()
-        elif self._starving():
+        elif self._starving() and self._leases_changed():
             self._rebuild(fit=False)                   # take up items whose leases died
         elif self._claimed and time.monotonic() - self._claimed_at > self.lease_ttl / 3:
             self.store.claim([self.features.key(i) for i in sorted(self._claimed)], self.lease_ttl)
@@ -346,6 +346,14 @@ class Sampler:
         """Nothing to show though items are left: every free one was leased by others."""
         with self._lock:
             return self._current is None and not self._queue and bool(self._leased)
+
+    def _leases_changed(self) -> bool:
+        """Teammates' leases differ from those the last ranking kept out (one SQL read, not
+        a pass over the pool): only then can a re-rank find a free item."""
+        now = {int(i) for i in self.features.indices_of(list(self.store.leased_by_others()))
+               if i >= 0}
+        with self._lock:
+            return now != self._leased
 
     def _rebuild(self, fit: bool = True) -> None:
         """Refit if the labels changed, rescore, rank by the strategy, lease the new queue."""
