@@ -106,8 +106,9 @@ def _rare_inside_a_dense_region(rng, n=3000, d=16, outliers=600, rare=0.03):
 
 
 def test_cold_start_is_never_much_slower_than_random():
-    """Half its picks are uniform: the first rare item comes within about twice random's
-    wait even where diversity seeking alone would look at every outlier first."""
+    """Past the medoids, half its picks are uniform: the first rare item comes within the
+    medoids plus about twice random's wait, even where diversity seeking alone would look
+    at every outlier first."""
     first_cold, first_rand, first_d2 = [], [], []
     for seed in range(10):
         rng = np.random.default_rng(seed)
@@ -121,7 +122,7 @@ def test_cold_start_is_never_much_slower_than_random():
         pick = S.kmeans_pp(X, 300, rng)
         first_d2.append(np.argmax(rare[pick]) if rare[pick].any() else 300)
     assert np.median(first_d2) > 4 * np.median(first_rand), (first_d2, first_rand)  # the trap
-    assert np.mean(first_cold) < 2.5 * np.mean(first_rand), (first_cold, first_rand)
+    assert np.mean(first_cold) < 32 + 2.5 * np.mean(first_rand), (first_cold, first_rand)
 
 
 def test_kmeans_pp_avoids_what_is_already_answered():
