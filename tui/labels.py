@@ -8,16 +8,13 @@ an answer undone, and an item's label is its latest answer not undone.
 
 Leases let a team share one labels file without two people seeing the same
 item: `claim()` takes items for this process, and a lease dies with its process
-(checked by pid on the same host) or when its time-to-live runs out.
+(checked by pid on the same host) or when its time-to-live runs out (tui.leases).
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
-import secrets
-import socket
 import sqlite3
 import threading
 import time
@@ -27,6 +24,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 from tui.labels_schema import (ANSWERS, Answer, LabelsError, LabelsMismatch, check_and_create,
                                check_record_args, connect, is_disk_full, sqlite_error)
+from tui.leases import Holder, check_keys, check_ttl
 
 __all__ = ["LabelStore", "Answer", "LabelsMismatch", "LabelsError", "ANSWERS"]
 
@@ -36,35 +34,6 @@ _COLS = "id, key, answer, annotator, time, prob, model_version, strategy, undone
 # The latest answer not undone of every item, from the log (SQLite takes the bare columns from
 # the MAX row); the `current` table holds the same, maintained on every write.
 _FROM_LOG = "SELECT key, MAX(id), answer FROM answers WHERE undone_at IS NULL GROUP BY key"
-
-
-def _host_id() -> str:
-    """Host name plus pid namespace: a pid is only meaningful within both."""
-    try:
-        ns = os.stat("/proc/self/ns/pid").st_ino
-    except OSError:
-        ns = 0
-    return f"{socket.gethostname()}#{ns}"
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a lease's process still runs. A zombie (ended, not yet reaped:
-    common in containers whose PID 1 never reaps, e.g. after an SSH drop) is
-    dead for our purpose, though ``kill(pid, 0)`` still succeeds on it."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: another user's live process (a teammate over SSH)
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:  # no /proc (macOS) or gone meanwhile: trust kill()
-        return True
-    # the state follows the parenthesised command name, which may itself hold ") "
-    state = stat[stat.rfind(b")") + 2:][:1]
-    return state not in (b"Z", b"X")
 
 
 class LabelStore:
@@ -89,9 +58,8 @@ class LabelStore:
         self.features_id = features_id
         self.annotator = annotator.strip()
         self.notice: str | None = None
-        self._host = _host_id()
-        self._pid = os.getpid()
-        self.owner = f"{self.annotator}/{self._host}/{self._pid}/{secrets.token_hex(4)}"
+        self._holder = Holder(self.annotator)
+        self.owner = self._holder.owner
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = connect(self.path)
         try:
@@ -351,73 +319,24 @@ class LabelStore:
 
     # ---- leases ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _keys(keys: Iterable[str]) -> list[str]:
-        if isinstance(keys, (str, bytes)):
-            raise TypeError(f"keys must be a list of keys, not a single string: {keys!r}")
-        out = list(dict.fromkeys(keys))
-        for k in out:
-            if not isinstance(k, str) or not k:
-                raise ValueError(f"every key must be a non-empty string, got {k!r}")
-        return out
-
-    def _dead_owners(self, rows) -> set[str]:
-        """Owners on this host whose process is gone (their leases die with them)."""
-        dead = set()
-        for owner, host, pid in {(r[0], r[1], r[2]) for r in rows}:
-            if owner != self.owner and host == self._host and pid != self._pid \
-                    and not _pid_alive(pid):
-                dead.add(owner)
-        return dead
-
     def claim(self, keys: Iterable[str], ttl: float = 120.0) -> list[str]:
         """Lease those of keys that no one else holds (renewing ours); return them in order.
 
         Read labels() after claiming, not before: an item answered and released by someone
         else between the two reads is then seen as answered. Re-claim within ttl to keep
         a lease; a lease also dies with its process (pid checked on this host)."""
-        keys = self._keys(keys)
-        if isinstance(ttl, bool) or not isinstance(ttl, numbers.Real) \
-                or not math.isfinite(ttl) or ttl <= 0:
-            raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
-
-        def body(conn):
-            now, got = time.time(), []
-            conn.execute("DELETE FROM leases WHERE expires <= ?", (now,))
-            rows = conn.execute("SELECT DISTINCT owner, host, pid FROM leases WHERE host = ?",
-                                (self._host,)).fetchall()
-            for owner in self._dead_owners(rows):
-                conn.execute("DELETE FROM leases WHERE owner = ?", (owner,))
-            for k in keys:
-                cur = conn.execute(
-                    "INSERT INTO leases (key, owner, annotator, host, pid, expires) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                    "expires = excluded.expires WHERE leases.owner = excluded.owner",
-                    (k, self.owner, self.annotator, self._host, self._pid, now + ttl))
-                if cur.rowcount == 1:
-                    got.append(k)
-            return got
-
-        return self._transact("claiming items", body)
+        keys, ttl = check_keys(keys), check_ttl(ttl)
+        return self._transact("claiming items", lambda c: self._holder.claim(c, keys, ttl))
 
     def release(self, keys: Iterable[str] | None = None) -> None:
         """Give back our leases on keys (all of ours if None)."""
-        if keys is None:
-            self._transact("releasing items", lambda c: c.execute(
-                "DELETE FROM leases WHERE owner = ?", (self.owner,)))
-            return
-        pairs = [(self.owner, k) for k in self._keys(keys)]
-        self._transact("releasing items", lambda c: c.executemany(
-            "DELETE FROM leases WHERE owner = ? AND key = ?", pairs))
+        keys = None if keys is None else check_keys(keys)
+        self._transact("releasing items", lambda c: self._holder.release(c, keys))
 
     def leased_by_others(self) -> set[str]:
         """Keys with a live lease held by another owner (another process or window)."""
         with self._read("reading leases") as conn:
-            rows = conn.execute("SELECT owner, host, pid, key FROM leases "
-                                "WHERE owner != ? AND expires > ?",
-                                (self.owner, time.time())).fetchall()
-        dead = self._dead_owners(rows)
-        return {r[3] for r in rows if r[0] not in dead}
+            return self._holder.held_by_others(conn)
 
     # ---- lifetime -------------------------------------------------------------------------
 
