@@ -383,3 +383,21 @@ def test_a_starving_sampler_takes_up_items_whose_leases_ran_out(tmp_path):
             assert got in keys, "the sampler never took up the freed items"
     finally:
         other.close()
+
+
+def test_the_first_model_does_not_wait_for_imports(tmp_path):
+    """scikit-learn and torch (2-3 s of CPU together) are imported by the sampler's thread
+    at start, before any answer, not by the first fit: that fit comes right after the
+    first positive and negative, when the person wants to see the model."""
+    import subprocess
+    import sys
+    make_pool(tmp_path / "f.h5", n=40)
+    code = ("import sys; from tui.sampler import Sampler\n"
+            f"s = Sampler({str(tmp_path / 'f.h5')!r}, poll=0.1)\n"
+            "assert s.wait_idle(120)\n"
+            "print(s.stats()['answered'], 'sklearn.linear_model' in sys.modules, 'torch' in sys.modules)\n"
+            "s.close()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "True", "True"], out.stdout

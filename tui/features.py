@@ -261,7 +261,8 @@ class FeatureFile:
 
         float16 blocks go straight into torch's half-precision matrix-vector
         product (float32 accumulation, ~10x faster here than numpy's float16 to
-        float32 cast); without torch, numpy on float32 blocks."""
+        float32 cast); without torch, numpy on float32 blocks. The first call
+        imports torch (1.4 s of CPU here): `prepare_dot()` does it ahead."""
         w = np.asarray(w, dtype=np.float32).reshape(self.dim)
         out = np.empty(self.n, dtype=np.float32) if out is None else out
         mv = _half_mv()
@@ -316,6 +317,11 @@ class FeatureFile:
 
 
 _MV = []
+
+
+def prepare_dot() -> None:
+    """Import what `FeatureFile.dot` uses, so that the first scoring does not wait for it."""
+    _half_mv()
 
 
 def _half_mv():

@@ -27,7 +27,7 @@ import numpy as np
 
 from tui import ranking
 from tui import strategies as S
-from tui.features import FeatureFile
+from tui.features import FeatureFile, prepare_dot
 from tui.labels import LabelStore
 from tui.quality import prequential, prior_corrected
 from tui.trainer import DEFAULT_C, BackgroundLoop, Fitter, LinearModel, RowCache
@@ -325,6 +325,15 @@ class Sampler:
     # ---- background work -------------------------------------------------------------------
 
     def _step(self, new_work: bool) -> None:
+        try:
+            self._step_once(new_work)
+        finally:
+            # After the first ranking, while the first images are looked at: import
+            # scikit-learn and torch (2-3 s of CPU) so the first model does not wait for them.
+            self._fitter.prepare()
+            prepare_dot()
+
+    def _step_once(self, new_work: bool) -> None:
         changed = self.store.changed()
         if changed:
             self._load_labels()

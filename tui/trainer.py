@@ -72,14 +72,20 @@ class Fitter:
     def __init__(self, dim: int, C: float = DEFAULT_C, max_iter: int = 200):
         self.scale = math.sqrt(dim)
         self.C, self.max_iter = C, max_iter
-        self.est = None  # scikit-learn is imported on the first fit, in the background thread
+        self.est = None  # scikit-learn is imported in the background thread: prepare()
 
-    def fit(self, X: np.ndarray, y: np.ndarray, version: int) -> LinearModel:
-        t = time.perf_counter()
+    def prepare(self) -> None:
+        """Import scikit-learn (1.0-1.5 s here) and make the estimator. The sampler's thread
+        calls it at start, while the first images are looked at, so that the first model
+        does not wait for the import after the first positive and negative."""
         if self.est is None:
             from sklearn.linear_model import LogisticRegression
             self.est = LogisticRegression(C=self.C, class_weight="balanced", solver="lbfgs",
                                           max_iter=self.max_iter, tol=1e-4, warm_start=True)
+
+    def fit(self, X: np.ndarray, y: np.ndarray, version: int) -> LinearModel:
+        t = time.perf_counter()
+        self.prepare()
         # One BLAS thread: lbfgs's small products gain nothing from two, and OpenBLAS's
         # spinning threads slowed fits 30x on a busy 2-core machine (bench/sampler.py).
         with warnings.catch_warnings(), _blas().limit(limits=1):
