@@ -31,6 +31,7 @@ from tui.features import FeatureFile, prepare_dot
 from tui.labels import LabelStore
 from tui.quality import prequential, prior_corrected
 from tui.trainer import DEFAULT_C, BackgroundLoop, Fitter, LinearModel, RowCache
+
 REFRESH_S = 5.0          # re-read the status column this often while featurize writes
 _ANSWER = {True: "pos", False: "neg", None: "skip", "pos": "pos", "neg": "neg", "skip": "skip"}
 
@@ -403,8 +404,8 @@ class Sampler:
             cand[list(leased)] = False
         if current is not None:
             cand[current] = False
-        labelled_X = self._cache.get(np.asarray(pos + neg, np.int64)) if proba is None and (pos or neg) \
-            else None
+        cold = proba is None and (pos or neg)      # the cold start keeps away from the answered
+        labelled_X = self._cache.get(np.asarray(pos + neg, np.int64)) if cold else None
         queue = self._ranker.rank(strategy, target, anchor, proba, cand,
                                   max(4 * self.queue_size, 32), labelled_X)
         ahead = [(i, s) for i, s in ahead if cand[i]]      # not answered or leased meanwhile
