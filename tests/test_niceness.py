@@ -25,18 +25,25 @@ def expected() -> int:
     return min(19, nice_of(threading.main_thread().native_id) + BACKGROUND_NICE)
 
 
-def test_a_thread_lowers_itself_and_nothing_else():
-    main_before = nice_of(threading.get_native_id())
-    seen = {}
+def lower_in_a_new_thread() -> tuple[bool, int, int]:
+    """lower_this_thread() in a fresh thread: (its result, the nice before, the nice after)."""
+    seen = []
 
     def body():
-        seen["done"] = lower_this_thread()
-        seen["nice"] = nice_of(threading.get_native_id())
+        before = nice_of(threading.get_native_id())
+        done = lower_this_thread()
+        seen.extend([done, before, nice_of(threading.get_native_id())])
 
     t = threading.Thread(target=body)
     t.start()
     t.join()
-    assert seen == {"done": True, "nice": expected()}
+    return tuple(seen)
+
+
+def test_a_thread_lowers_itself_and_nothing_else():
+    main_before = nice_of(threading.get_native_id())
+    done, _, nice = lower_in_a_new_thread()
+    assert {"done": done, "nice": nice} == {"done": True, "nice": expected()}
     assert not lower_this_thread(), "the main thread draws the screen: never lowered"
     assert nice_of(threading.get_native_id()) == main_before
 
@@ -46,18 +53,10 @@ def test_the_environment_sets_how_far_background_threads_yield(monkeypatch, valu
     """0 for a box shared with CPU-bound jobs (featurize): there a lowered refit gets a
     small share of a core against them and the model falls many answers behind."""
     monkeypatch.setenv("BINLABEL_BACKGROUND_NICE", value)
-    seen = {}
-
-    def body():
-        before = nice_of(threading.get_native_id())
-        seen["done"] = lower_this_thread()
-        seen["raised"] = nice_of(threading.get_native_id()) - before
-
-    t = threading.Thread(target=body)
-    t.start()
-    t.join()
+    done, before, after = lower_in_a_new_thread()
     base = nice_of(threading.main_thread().native_id)
-    assert seen == {"done": want > 0, "raised": min(19, base + want) - base}
+    assert {"done": done, "raised": after - before} == {"done": want > 0,
+                                                        "raised": min(19, base + want) - base}
 
 
 def test_the_sampler_and_the_prefetch_worker_run_lowered(tmp_path):

@@ -31,9 +31,8 @@ COLD_CLUSTERS = 64
 class Ranker:
     """Turns a model (or none yet) and the candidate mask into an ordered list of picks."""
 
-    def __init__(self, features, random_share: float, seed: int):
+    def __init__(self, features, seed: int):
         self.features = features
-        self.random_share = random_share
         self._seed = seed
         self._rng = np.random.default_rng(seed)
         self._cold = None
@@ -51,9 +50,11 @@ class Ranker:
         return proba
 
     def rank(self, strategy: str, target: str, anchor: int | None, proba: np.ndarray | None,
-             cand: np.ndarray, k: int, labelled_X: np.ndarray | None) -> list[tuple[int, str]]:
+             cand: np.ndarray, k: int, labelled_X: np.ndarray | None,
+             random_share: float) -> list[tuple[int, str]]:
         """Up to k (row, strategy that picked it), best first. `labelled_X`: the answered
-        items' vectors, which the cold start keeps its picks away from."""
+        items' vectors, which the cold start keeps its picks away from; `random_share`: the
+        sampler's, for entropy and maxprob."""
         f = self.features
         if strategy == "similar" and anchor is not None:
             if self._similarity is None or self._similarity[0] != anchor:
@@ -62,7 +63,7 @@ class Ranker:
         rows = X = medoids = None
         if proba is None and strategy != "random":
             rows, X, medoids = self.cold_sample()
-        idx, tags = S.choose(strategy, k, cand, self._rng, proba, target, self.random_share,
+        idx, tags = S.choose(strategy, k, cand, self._rng, proba, target, random_share,
                              rows, X, labelled_X, medoids)
         return [(int(i), t) for i, t in zip(idx, tags)]
 

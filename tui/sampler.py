@@ -67,7 +67,7 @@ class Sampler:
         self.strategy, self.target, self.random_share = strategy, target, float(random_share)
         self.queue_size, self.lease_ttl, self.keep_ahead = queue_size, lease_ttl, keep_ahead
         self._rng = np.random.default_rng([seed, 1])     # fallback picks, under the lock
-        self._ranker = ranking.Ranker(f, self.random_share, seed)  # the background thread's
+        self._ranker = ranking.Ranker(f, seed)               # the background thread's
         self._lock = threading.RLock()
         self._fitter = Fitter(f.dim, C)
         self._cache = RowCache(f)
@@ -306,8 +306,9 @@ class Sampler:
         """Queue empty (answers faster than fits): a random free item, leased at once."""
         cand = self.features.done & ~self._answered
         # Leases as they are now, not as at the last ranking: a teammate's may have died.
-        leased = self.features.indices_of(list(self.store.leased_by_others()))
-        cand[leased[leased >= 0]] = False
+        leased = self._leased_rows()
+        if leased:
+            cand[list(leased)] = False
         if not cand.any():
             return None
         for i in S.random(self.features.n, 8, self._rng, cand):
@@ -360,10 +361,14 @@ class Sampler:
     def _leases_changed(self) -> bool:
         """Teammates' leases differ from those the last ranking kept out (one SQL read, not
         a pass over the pool): only then can a re-rank find a free item."""
-        now = {int(i) for i in self.features.indices_of(list(self.store.leased_by_others()))
-               if i >= 0}
+        now = self._leased_rows()
         with self._lock:
             return now != self._leased
+
+    def _leased_rows(self) -> set[int]:
+        """Rows of the items teammates hold now (leases read from the labels file)."""
+        rows = self.features.indices_of(list(self.store.leased_by_others()))
+        return {int(i) for i in rows if i >= 0}
 
     def _rebuild(self, fit: bool = True) -> None:
         """Refit if the labels changed, rescore, rank by the strategy, lease the new queue."""
@@ -385,7 +390,7 @@ class Sampler:
         rows = f.indices_of(keys) if keys else np.zeros(0, np.int64)
         pos = [int(i) for k, i in zip(keys, rows) if i >= 0 and labels[k] == "pos"]
         neg = [int(i) for k, i in zip(keys, rows) if i >= 0 and labels[k] == "neg"]
-        leased = {i for i in f.indices_of(list(self.store.leased_by_others())) if i >= 0}
+        leased = self._leased_rows()
         model, proba = self._model, self._proba
         if fit and gen != self._fitted_gen and pos and neg:
             X = self._cache.get(np.asarray(pos + neg))
@@ -407,7 +412,7 @@ class Sampler:
         cold = proba is None and (pos or neg)      # the cold start keeps away from the answered
         labelled_X = self._cache.get(np.asarray(pos + neg, np.int64)) if cold else None
         queue = self._ranker.rank(strategy, target, anchor, proba, cand,
-                                  max(4 * self.queue_size, 32), labelled_X)
+                                  max(4 * self.queue_size, 32), labelled_X, self.random_share)
         ahead = [(i, s) for i, s in ahead if cand[i]]      # not answered or leased meanwhile
         if ahead:
             kept = {i for i, _ in ahead}
