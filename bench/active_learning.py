@@ -37,8 +37,8 @@ import numpy as np
 from bench.fmnist_embed import CLASSES, load_embeddings
 from tui import strategies as S
 from tui.quality import average_precision
-from tui.ranking import COLD_CLUSTERS, COLD_SAMPLE
-from tui import trainer
+from tui import ranking, trainer
+from tui.ranking import cold_sample
 from tui.trainer import DEFAULT_C, Fitter
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -73,10 +73,7 @@ def run_ours(X, y, Xt, yt, strategy, share, seed, budget, C):
     fitter, model, proba = Fitter(X.shape[1], C), None, None
     answered = np.zeros(n, bool)
     order: list[int] = []
-    srng = np.random.default_rng(seed)
-    sample_rows = np.sort(srng.choice(n, min(n, COLD_SAMPLE), replace=False))
-    sample_X = X[sample_rows]
-    medoids = S.cluster_medoids(sample_X, COLD_CLUSTERS, srng)
+    sample_rows, sample_X, medoids = cold_sample(n, X.__getitem__, seed)
     cps, ap_curve, version = set(checkpoints(budget)), {}, 0
     for t in range(1, budget + 1):
         centers = X[order] if order else None
@@ -321,18 +318,24 @@ def _one_blas_thread() -> None:
 
 
 def _run_id(strategy, cls, prevalence, seed, budget, C) -> str:
-    """Runs through tui's picking and fitting code also name that code: a change there
-    makes their earlier runs stale (the original loop is this file's own)."""
-    code = "" if strategy.startswith("orig-") else "|" + _OURS
-    return f"{strategy}|{cls}|{prevalence}|{seed}|{budget}|{C}{code}"
+    """A run's id also names the code it ran, so a change there makes the earlier runs
+    stale: for ours and random, tui's picking, fitting and cold-start modules and run_ours;
+    for the original loop, run_original; for all, this file's pool and AP functions."""
+    code = _CODE["orig" if strategy.startswith("orig-") else "ours"]
+    return f"{strategy}|{cls}|{prevalence}|{seed}|{budget}|{C}|{code}"
 
 
-def _code_fingerprint() -> str:
+def _code_fingerprints() -> dict[str, str]:
     import hashlib
-    h = hashlib.sha256()
-    for mod in (S, trainer):
-        h.update(Path(mod.__file__).read_bytes())
-    return h.hexdigest()[:10]
+    import inspect
+
+    def digest(*parts) -> str:
+        h = hashlib.sha256()
+        for part in parts + (one_run, task_pool, checkpoints, _ap):
+            h.update(Path(part.__file__).read_bytes() if inspect.ismodule(part)
+                     else inspect.getsource(part).encode())
+        return h.hexdigest()[:10]
+    return {"ours": digest(S, trainer, ranking, run_ours), "orig": digest(run_original)}
 
 
 def _done_runs(log: Path) -> dict:
@@ -360,7 +363,7 @@ def print_table(summary, budget):
                   f"{f(r['ratio_found500']):>6s} {r['ap_at_budget']:8.3f}")
 
 
-_OURS = _code_fingerprint()
+_CODE = _code_fingerprints()
 
 
 class _Serial:

@@ -68,13 +68,20 @@ class Ranker:
         return [(int(i), t) for i, t in zip(idx, tags)]
 
     def cold_sample(self):
-        """A fixed random sample of the pool and the medoids of its clusters, for the
-        cold start (read once, on the first ranking without a model)."""
+        """The cold start's sample and medoids (read once, on the first ranking without
+        a model)."""
         if self._cold is None:
-            f = self.features
-            rng = np.random.default_rng(self._seed)
-            n = min(f.n, COLD_SAMPLE)
-            rows = np.sort(rng.choice(f.n, n, replace=False)) if n else np.zeros(0, np.int64)
-            X = f.rows(rows)
-            self._cold = (rows, X, S.cluster_medoids(X, COLD_CLUSTERS, rng))
+            self._cold = cold_sample(self.features.n, self.features.rows, self._seed)
         return self._cold
+
+
+def cold_sample(n: int, rows_of, seed: int):
+    """(rows, their vectors, medoid positions): a seeded random sample of COLD_SAMPLE rows
+    of a pool of n and the medoids of its COLD_CLUSTERS k-means clusters. `rows_of(rows)`
+    reads vectors. One function for the sampler and bench/active_learning.py, so the
+    benchmark measures the cold start users get."""
+    rng = np.random.default_rng(seed)
+    k = min(n, COLD_SAMPLE)
+    rows = np.sort(rng.choice(n, k, replace=False)) if k else np.zeros(0, np.int64)
+    X = rows_of(rows)
+    return rows, X, S.cluster_medoids(X, COLD_CLUSTERS, rng)
