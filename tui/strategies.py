@@ -147,11 +147,12 @@ def cluster_medoids(X: np.ndarray, k: int, rng: np.random.Generator, iters: int 
 
 
 def mix_random(ranked: np.ndarray, share: float, rng: np.random.Generator, n: int,
-               candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Each slot of a ranked list of k becomes a uniform random candidate with probability
-    `share`, the ranked picks moving down in their order (the last fall off); returns
-    (indices, is_random). Random picks keep the live estimates honest and find what the
-    model never suggests."""
+               candidates: np.ndarray | None = None,
+               exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each slot of a ranked list of k becomes a uniform random candidate (not ranked, not
+    in `exclude`) with probability `share`, the ranked picks moving down in their order (the
+    last fall off); returns (indices, is_random). Random picks keep the live estimates
+    honest and find what the model never suggests."""
     ranked = np.asarray(ranked, np.int64)
     is_rand = rng.random(len(ranked)) < share if share > 0 else np.zeros(len(ranked), bool)
     n_rand = int(is_rand.sum())
@@ -159,6 +160,8 @@ def mix_random(ranked: np.ndarray, share: float, rng: np.random.Generator, n: in
         return ranked, is_rand
     cand = np.ones(n, bool) if candidates is None else candidates.copy()
     cand[ranked] = False
+    if exclude is not None:
+        cand[exclude] = False
     extra = iter(random(n, n_rand, rng, cand).tolist())
     rest = iter(ranked.tolist())
     out, tag = [], []
@@ -199,9 +202,8 @@ def choose(strategy: str, k: int, candidates: np.ndarray, rng: np.random.Generat
                 pool = np.flatnonzero(ok)
                 rest = pool[kmeans_pp(sample_X[pool], k - len(first), rng, centers)]
             first, rest = sample_rows[first], sample_rows[rest.astype(np.int64)]
-            others = candidates.copy()
-            others[first] = False             # past the medoids, half of the picks at random
-            rest, is_rand = mix_random(rest, COLD_RANDOM_SHARE, rng, n, others)
+            # past the medoids, half of the picks at random
+            rest, is_rand = mix_random(rest, COLD_RANDOM_SHARE, rng, n, candidates, exclude=first)
             return np.r_[first, rest], ["coldstart"] * len(first) + \
                 ["random" if r else "coldstart" for r in is_rand]
         return idx, ["coldstart"] * len(idx)
