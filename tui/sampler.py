@@ -347,8 +347,8 @@ class Sampler:
             changed = changed or int(f.done.sum()) != done_before
         if new_work or changed:
             self._rebuild()
-        elif self._starving() and self._leases_changed():
-            self._rebuild(fit=False)                   # take up items whose leases died
+        elif self._starving() and (leased := self._leases_changed()) is not None:
+            self._rebuild(fit=False, leased=leased)    # take up items whose leases died
         elif self._claimed and time.monotonic() - self._claimed_at > self.lease_ttl / 3:
             self.store.claim([self.features.key(i) for i in sorted(self._claimed)], self.lease_ttl)
             self._claimed_at = time.monotonic()
@@ -358,20 +358,21 @@ class Sampler:
         with self._lock:
             return self._current is None and not self._queue and bool(self._leased)
 
-    def _leases_changed(self) -> bool:
-        """Teammates' leases differ from those the last ranking kept out (one SQL read, not
-        a pass over the pool): only then can a re-rank find a free item."""
+    def _leases_changed(self) -> set[int] | None:
+        """Teammates' leases now, if they differ from those the last ranking kept out (one
+        SQL read, not a pass over the pool): only then can a re-rank find a free item."""
         now = self._leased_rows()
         with self._lock:
-            return now != self._leased
+            return now if now != self._leased else None
 
     def _leased_rows(self) -> set[int]:
         """Rows of the items teammates hold now (leases read from the labels file)."""
         rows = self.features.indices_of(list(self.store.leased_by_others()))
         return {int(i) for i in rows if i >= 0}
 
-    def _rebuild(self, fit: bool = True) -> None:
-        """Refit if the labels changed, rescore, rank by the strategy, lease the new queue."""
+    def _rebuild(self, fit: bool = True, leased: set[int] | None = None) -> None:
+        """Refit if the labels changed, rescore, rank by the strategy, lease the new queue
+        (`leased`: teammates' leases, if just read)."""
         f = self.features
         with self._lock:                               # next() waits for this block: keep it short
             gen = self._labels_gen
@@ -390,7 +391,7 @@ class Sampler:
         rows = f.indices_of(keys) if keys else np.zeros(0, np.int64)
         pos = [int(i) for k, i in zip(keys, rows) if i >= 0 and labels[k] == "pos"]
         neg = [int(i) for k, i in zip(keys, rows) if i >= 0 and labels[k] == "neg"]
-        leased = self._leased_rows()
+        leased = self._leased_rows() if leased is None else leased
         model, proba = self._model, self._proba
         if fit and gen != self._fitted_gen and pos and neg:
             X = self._cache.get(np.asarray(pos + neg))
