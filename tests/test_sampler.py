@@ -247,7 +247,9 @@ def test_above_the_full_scan_limit_a_sample_is_scored(tmp_path, monkeypatch):
             s.wait_idle()
         p = s.predict_proba()
         scored = ~np.isnan(p)
-        assert 30 < scored.sum() < 80                          # a sample, not the pool
+        sample = s._ranker.sample
+        assert 30 < len(sample) <= 60 and scored[sample].all()  # a fresh random sample,
+        assert scored.sum() < 300                              # and the positives' neighbours
         s.next()
         queued = [s.features.index_of(k) for k in s.peek(5)]
         assert queued and scored[queued].all()                 # ranked within the sample

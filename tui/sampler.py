@@ -398,7 +398,7 @@ class Sampler:
             y = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
             self._version += 1
             model = self._fitter.fit(X, y, self._version)
-            proba = self._ranker.score(model)
+            proba = self._ranker.score(model, pos)     # pos: in answer order
         elif not (pos and neg):
             model, proba = None, None
         if fit:
@@ -441,9 +441,14 @@ class Sampler:
         release_now = len(stale) > 4 * self.queue_size or bool(stale and renew)
         pos_left = None
         if proba is not None and model is not None:
-            pc = prior_corrected(proba, model.n_pos, model.n_neg)[f.done & ~answered]
-            scored = ~np.isnan(pc)                 # the sample, above ranking.FULL_SCAN_MAX
-            pos_left = float(pc[scored].mean(dtype=np.float64) * len(pc)) if scored.any() else 0.0
+            free = f.done & ~answered
+            est = free
+            if self._ranker.sample is not None:    # above FULL_SCAN_MAX: the random sample
+                est = np.zeros(f.n, bool)          # alone (not the positives' neighbours)
+                est[self._ranker.sample] = True
+                est &= free
+            pc = prior_corrected(proba[est], model.n_pos, model.n_neg)
+            pos_left = float(pc.mean(dtype=np.float64) * free.sum()) if len(pc) else 0.0
         with self._lock:
             self._model, self._proba, self._pos_left = model, proba, pos_left
             self._leased = leased
