@@ -23,6 +23,7 @@ BENCHMARKS = [
     "export_scores",
     "annotate_kill",
     "active_learning",
+    "sampled_scoring",
 ]
 
 
