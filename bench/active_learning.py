@@ -319,7 +319,8 @@ def _one_blas_thread() -> None:
 
 def _run_id(strategy, cls, prevalence, seed, budget, C) -> str:
     """A run's id also names the code it ran, so a change there makes the earlier runs
-    stale: for ours and random, tui's picking, fitting and cold-start modules and run_ours;
+    stale: for ours and random, tui's picking and fitting modules, the cold-start sample
+    (tui.ranking.cold_sample and its sizes) and run_ours;
     for the original loop, run_original; for all, this file's pool and AP functions."""
     code = _CODE["orig" if strategy.startswith("orig-") else "ours"]
     return f"{strategy}|{cls}|{prevalence}|{seed}|{budget}|{C}|{code}"
@@ -332,10 +333,12 @@ def _code_fingerprints() -> dict[str, str]:
     def digest(*parts) -> str:
         h = hashlib.sha256()
         for part in parts + (one_run, task_pool, checkpoints, _ap):
-            h.update(Path(part.__file__).read_bytes() if inspect.ismodule(part)
-                     else inspect.getsource(part).encode())
+            h.update(part.encode() if isinstance(part, str) else
+                     Path(part.__file__).read_bytes() if inspect.ismodule(part) else
+                     inspect.getsource(part).encode())
         return h.hexdigest()[:10]
-    return {"ours": digest(S, trainer, ranking, run_ours), "orig": digest(run_original)}
+    cold = f"{ranking.COLD_SAMPLE} {ranking.COLD_CLUSTERS}"
+    return {"ours": digest(S, trainer, cold_sample, run_ours, cold), "orig": digest(run_original)}
 
 
 def _done_runs(log: Path) -> dict:
