@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from tui import strategies as S
+from tui.quality import prior_corrected
 from tui.trainer import LinearModel, _sigmoid
 
 FULL_SCAN_MAX = 12_000_000
@@ -67,6 +68,18 @@ class Ranker:
             proba[near] = _sigmoid(f.rows(near) @ model.w + np.float32(model.b))
         self.sample = rows
         return proba
+
+    def positives_left(self, proba: np.ndarray, model: LinearModel, free: np.ndarray) -> float:
+        """Positives among the `free` rows: their number times the mean prior-corrected
+        probability over those scored at random (all; above FULL_SCAN_MAX the last random
+        sample, not the positives' neighbours, which are mostly positives themselves)."""
+        est = free
+        if self.sample is not None:
+            est = np.zeros(len(free), bool)
+            est[self.sample] = True
+            est &= free
+        pc = prior_corrected(proba[est], model.n_pos, model.n_neg)
+        return float(pc.mean(dtype=np.float64) * free.sum()) if len(pc) else 0.0
 
     def rank(self, strategy: str, target: str, anchor: int | None, proba: np.ndarray | None,
              cand: np.ndarray, k: int, labelled_X: np.ndarray | None,

@@ -29,7 +29,7 @@ from tui import ranking
 from tui import strategies as S
 from tui.features import FeatureFile, prepare_dot
 from tui.labels import LabelStore
-from tui.quality import prequential, prior_corrected
+from tui.quality import prequential
 from tui.trainer import DEFAULT_C, BackgroundLoop, Fitter, LinearModel, RowCache
 
 REFRESH_S = 5.0          # re-read the status column this often while featurize writes
@@ -441,14 +441,7 @@ class Sampler:
         release_now = len(stale) > 4 * self.queue_size or bool(stale and renew)
         pos_left = None
         if proba is not None and model is not None:
-            free = f.done & ~answered
-            est = free
-            if self._ranker.sample is not None:    # above FULL_SCAN_MAX: the random sample
-                est = np.zeros(f.n, bool)          # alone (not the positives' neighbours)
-                est[self._ranker.sample] = True
-                est &= free
-            pc = prior_corrected(proba[est], model.n_pos, model.n_neg)
-            pos_left = float(pc.mean(dtype=np.float64) * free.sum()) if len(pc) else 0.0
+            pos_left = self._ranker.positives_left(proba, model, f.done & ~answered)
         with self._lock:
             self._model, self._proba, self._pos_left = model, proba, pos_left
             self._leased = leased
