@@ -24,6 +24,7 @@ BENCHMARKS = [
     "annotate_kill",
     "active_learning",
     "sampled_scoring",
+    "cold_start",
 ]
 
 
