@@ -67,7 +67,9 @@ def _ap(w, b, Xt, yt):
     return average_precision(yt, Xt @ w + b)
 
 
-def run_ours(X, y, Xt, yt, strategy, share, seed, budget, C):
+def run_ours(X, y, Xt, yt, strategy, share, seed, budget, C, score=None):
+    """Our loop: `score(model, positive rows)` gives P(pos) of the pool after each fit
+    (NaN where not scored; default: every row)."""
     rng = np.random.default_rng(seed)
     n = len(X)
     fitter, model, proba = Fitter(X.shape[1], C), None, None
@@ -77,7 +79,8 @@ def run_ours(X, y, Xt, yt, strategy, share, seed, budget, C):
     cps, ap_curve, version = set(checkpoints(budget)), {}, 0
     for t in range(1, budget + 1):
         centers = X[order] if order else None
-        idx, _ = S.choose(strategy, 1, ~answered, rng, proba, "pos", share, sample_rows,
+        cand = ~answered if proba is None else ~answered & ~np.isnan(proba)
+        idx, _ = S.choose(strategy, 1, cand, rng, proba, "pos", share, sample_rows,
                           sample_X, centers, medoids)
         i = int(idx[0])
         answered[i] = True
@@ -86,7 +89,8 @@ def run_ours(X, y, Xt, yt, strategy, share, seed, budget, C):
         if ys.any() and not ys.all():
             version += 1
             model = fitter.fit(X[order], ys, version)
-            proba = 1 / (1 + np.exp(-(X @ model.w + model.b)))
+            proba = 1 / (1 + np.exp(-(X @ model.w + model.b))) if score is None else \
+                score(model, [j for j in order if y[j]])
         if t in cps:
             ap_curve[t] = _ap(model.w, model.b, Xt, yt) if model is not None else float(yt.mean())
     return ap_curve, y[order]

@@ -33,17 +33,8 @@ _medoids, _choose = S.cluster_medoids, S.choose
 
 def members(X, k, rng, iters=10):
     """cluster_medoids' k-means, then a uniform random member of each cluster."""
-    X = np.asarray(X, np.float32)
-    C = X[S.kmeans_pp(X, min(k, len(X)), rng)]
-    sq = np.einsum("ij,ij->i", X, X)
-    for _ in range(iters + 1):
-        assign = (sq[:, None] - 2 * X @ C.T + np.einsum("ij,ij->i", C, C)[None, :]).argmin(axis=1)
-        if _ == iters:
-            break
-        for j in range(len(C)):
-            if (assign == j).any():
-                C[j] = X[assign == j].mean(axis=0)
-    return np.asarray([rng.choice(np.flatnonzero(assign == j)) for j in range(len(C))
+    assign, _ = S.kmeans(X, min(k, len(X)), rng, iters)
+    return np.asarray([rng.choice(np.flatnonzero(assign == j)) for j in range(min(k, len(X)))
                        if (assign == j).any()], np.int64)
 
 

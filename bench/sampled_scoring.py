@@ -8,7 +8,7 @@ Fashion-MNIST embedded by effnet-lite0, the 10 one-against-rest tasks with posit
 subsampled to 1%, 5 seeds, 500 answers, maxprob without random share): the pool scored
 whole, against a fresh sample of 4% of it per fit (2M of a pool of 50M), with and
 without the neighbours. Sampling and neighbours run through tui.ranking.Ranker.score
-on a real features file; picks and fits through the same functions as the Sampler.
+on a real features file, in bench/active_learning.py's loop.
 
 Run: .venv/bin/python -m bench.sampled_scoring [--quick] [--jobs 2]
 """
@@ -24,60 +24,35 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.active_learning import OUT, _one_blas_thread, _Serial, task_pool
+from bench.active_learning import OUT, _one_blas_thread, _Serial, run_ours, task_pool
 from bench.fmnist_embed import CLASSES, load_embeddings
 from tests.h5fixtures import write_features
 from tui import ranking
-from tui import strategies as S
 from tui.features import FeatureFile
-from tui.trainer import Fitter
+from tui.trainer import DEFAULT_C
 
 MODES = ("whole", "sample4", "sample4+near")
 
 
 def run(args) -> dict:
     mode, cls, prevalence, seed, budget = args
-    X, y, _, _ = load_embeddings(log=None)
+    X, y, Xt, yt = load_embeddings(log=None)
     rows = task_pool(y, cls, prevalence, seed)
     truth = y[rows] == cls
     with tempfile.TemporaryDirectory() as d:
         write_features(Path(d) / "f.h5", X[rows].astype(np.float32))
         with FeatureFile(str(Path(d) / "f.h5")) as f:
-            answers = _search(f, truth, mode, seed, budget)
+            share = {"whole": None, "sample4": 0.04}[mode.split("+")[0]]
+            ranking.FULL_SCAN_MAX = 10**12 if share is None else 0
+            ranking.SAMPLE_ROWS = 0 if share is None else round(share * f.n)
+            ranking.ANCHORS = 32 if mode.endswith("+near") else 0
+            ranker = ranking.Ranker(f, seed)
+            _, answers = run_ours(f.rows(np.arange(f.n)), truth, Xt.astype(np.float32), yt == cls,
+                                  "maxprob", 0.0, seed, budget, DEFAULT_C, score=ranker.score)
     found = np.cumsum(answers)
     return {"mode": mode, "task": CLASSES[cls], "prevalence": prevalence, "seed": seed,
             "pool_pos": int(truth.sum()), "found100": int(found[99]), "found500": int(found[-1]),
             "found": found[::10].tolist()}
-
-
-def _search(f, truth, mode, seed, budget) -> np.ndarray:
-    """maxprob, no random share, a refit after every answer; the scoring as the mode says."""
-    share = {"whole": None, "sample4": 0.04}[mode.split("+")[0]]
-    ranking.FULL_SCAN_MAX = 10**12 if share is None else 0
-    ranking.SAMPLE_ROWS = 0 if share is None else round(share * f.n)
-    ranking.ANCHORS = 32 if mode.endswith("+near") else 0
-    ranker, fitter = ranking.Ranker(f, seed), Fitter(f.dim)
-    X = f.rows(np.arange(f.n))
-    rng = np.random.default_rng(seed)
-    answered = np.zeros(f.n, bool)
-    order: list[int] = []
-    proba = None
-    sample_rows, sample_X, medoids = ranker.cold_sample()
-    for _ in range(budget):
-        cand = ~answered if proba is None else ~answered & ~np.isnan(proba)
-        if proba is None:
-            idx, _ = S.choose("maxprob", 1, cand, rng, None, "pos", 0.0, sample_rows, sample_X,
-                              X[order] if order else None, medoids)
-        else:
-            idx = S.maxprob(proba, 1, cand)
-        i = int(idx[0])
-        answered[i] = True
-        order.append(i)
-        ys = truth[order]
-        if ys.any() and not ys.all():
-            model = fitter.fit(X[order], ys, len(order))
-            proba = ranker.score(model, [j for j in order if truth[j]])
-    return truth[order]
 
 
 def main(argv=None):

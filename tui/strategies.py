@@ -119,25 +119,35 @@ def kmeans_pp(X: np.ndarray, k: int, rng: np.random.Generator,
     return np.asarray(picked, dtype=np.int64)
 
 
-def cluster_medoids(X: np.ndarray, k: int, rng: np.random.Generator, iters: int = 10) -> np.ndarray:
-    """Rows of X nearest the centroids of a k-means (k-means++ start, a few Lloyd steps),
-    one per non-empty cluster. A small but distinct group (a rare class) gets a centroid
-    of its own, and its medoid is a typical member rather than an outlier."""
+def kmeans(X: np.ndarray, k: int, rng: np.random.Generator,
+           iters: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """A k-means (k-means++ start, a few Lloyd steps): (cluster of each row, squared
+    distance of each row to each centroid). k is at most len(X) and above 0."""
     X = np.asarray(X, np.float32)
-    k = min(int(k), len(X))
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
     C = X[kmeans_pp(X, k, rng)]
     sq = np.einsum("ij,ij->i", X, X)
+
+    def to_centroids() -> np.ndarray:
+        return sq[:, None] - 2 * X @ C.T + np.einsum("ij,ij->i", C, C)[None, :]
+
     for _ in range(iters):
-        d = sq[:, None] - 2 * X @ C.T + np.einsum("ij,ij->i", C, C)[None, :]
-        assign = d.argmin(axis=1)
-        for j in range(k):
+        assign = to_centroids().argmin(axis=1)
+        for j in range(len(C)):
             members = assign == j
             if members.any():
                 C[j] = X[members].mean(axis=0)
-    d = sq[:, None] - 2 * X @ C.T + np.einsum("ij,ij->i", C, C)[None, :]
-    assign = d.argmin(axis=1)
+    d = to_centroids()
+    return d.argmin(axis=1), d
+
+
+def cluster_medoids(X: np.ndarray, k: int, rng: np.random.Generator, iters: int = 10) -> np.ndarray:
+    """Rows of X nearest the centroids of a k-means, one per non-empty cluster. A small
+    but distinct group (a rare class) gets a centroid of its own, and its medoid is a
+    typical member rather than an outlier."""
+    k = min(int(k), len(X))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    assign, d = kmeans(X, k, rng, iters)
     out = []
     for j in range(k):
         members = np.flatnonzero(assign == j)
