@@ -106,6 +106,17 @@ class AnnotateApp(App[None]):
     def side(self) -> SidePanel:
         return self._side
 
+    def get_driver_class(self):
+        """Textual's Linux driver with terminal replies dropped from the input (tui.driver)."""
+        driver = super().get_driver_class()
+        from textual.drivers.linux_driver import LinuxDriver
+
+        if driver is LinuxDriver:
+            from tui.driver import ReplyFilteringDriver
+
+            return ReplyFilteringDriver
+        return driver
+
     def on_mount(self) -> None:
         self.query_one("#notice").display = bool(self.notice)
         self.side.view = self.view
