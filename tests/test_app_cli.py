@@ -116,3 +116,38 @@ def test_a_bad_background_nice_is_refused_by_name(tmp_path, value):
     env = dict(os.environ, BINLABEL_BACKGROUND_NICE=value)
     assert_clean_failure(annotate(features, "--graphics", "unicode", env=env),
                          "BINLABEL_BACKGROUND_NICE", repr(value))
+
+
+@pytest.mark.parametrize("stdin_tty, stdout_tty", [(False, False), (False, True), (True, False)])
+def test_no_terminal_is_refused_at_once(tmp_path, stdin_tty, stdout_tty):
+    """`ssh host annotate` without -t: no escape codes into a file for ever, no dead keys."""
+    import os
+    import time
+
+    features, _ = make_pool(tmp_path / "p", n_files=2, n_boxes=0)
+    master, slave = os.openpty()
+    out = tmp_path / "out.txt"
+    try:
+        with open(out, "wb") as sink:
+            t0 = time.monotonic()
+            result = subprocess.run(
+                [sys.executable, "-m", "tui", str(features)], timeout=60,
+                stdin=slave if stdin_tty else subprocess.DEVNULL,
+                stdout=slave if stdout_tty else sink, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(master)
+        os.close(slave)
+    took = time.monotonic() - t0
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "not a terminal" in result.stderr and "ssh -t" in result.stderr
+    assert "\x1b" not in out.read_text(errors="replace")
+    assert took < 30
+    [rows] = _labels_rows(features)
+    assert rows == []
+
+
+def _labels_rows(features):
+    from app_fixtures import query_labels
+
+    labels = default_labels_path(features)
+    return query_labels(labels, "SELECT * FROM answers") if labels.exists() else [[]]

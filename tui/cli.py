@@ -108,12 +108,37 @@ def run_tui(args) -> int:
             graphics = choose_graphics(requested=args.graphics or "auto")
         except ValueError as exc:
             return _fail(str(exc))
+        missing = no_terminal()
+        if missing:
+            return _fail(missing)
         _start_helpers(graphics)
         AnnotateApp(sampler, graphics, view=args.view, max_px=args.max_px,
                     colors=args.colors).run()
     finally:
         sampler.close()
     return 0
+
+
+def no_terminal() -> str:
+    """Why annotate cannot run here ("" when it can): it needs a terminal on both ends.
+
+    Without one the app would draw escape codes into a file or a pipe until killed
+    (`ssh host annotate` without -t), or draw screens that no key can reach."""
+    ends = [name for name, stream in (("input", sys.stdin), ("output", sys.stdout))
+            if stream is None or not _isatty(stream)]
+    if not ends:
+        return ""
+    return (f"the standard {' and '.join(ends)} {'is' if len(ends) == 1 else 'are'} not a "
+            f"terminal, and annotate is an interactive program. Over SSH use `ssh -t HOST "
+            f"annotate ...`, or run it inside tmux or screen; to export labels without a "
+            f"terminal use `annotate export`.")
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (ValueError, OSError, AttributeError):
+        return False
 
 
 def _start_helpers(graphics) -> None:
