@@ -27,7 +27,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", "-f", required=True, metavar="FORMAT",
                    help="one of: " + ", ".join(FORMATS))
     p.add_argument("-o", "--output", metavar="PATH",
-                   help="where to write (default: beside FEATURES, e.g. NAME.labels.csv)")
+                   help="where to write (default: beside FEATURES, e.g. NAME.labels.csv; "
+                        "-: standard output)")
     p.add_argument("--labels", metavar="PATH",
                    help="the labels file (default: NAME.labels.sqlite beside FEATURES)")
     p.add_argument("--include-predicted", action="store_true",
@@ -43,10 +44,6 @@ def parser() -> argparse.ArgumentParser:
                    help="imagefolder: share of the box size added on each side, as shown "
                         "while annotating (default: 0.15; 0: the box alone)")
     return p
-
-
-
-
 
 
 def fail(prog: str, message: str) -> int:
@@ -85,24 +82,52 @@ def main(argv: list[str] | None = None) -> int:
         if not 0.0 <= t <= 1.0:
             return fail(prog, f"--threshold must be auto or a probability in 0..1, "
                               f"got {args.threshold!r}")
-    from tui.export import run_export
+    if args.output == "-" and args.format in ("model", "imagefolder"):
+        what = "two files (JSON and .npz)" if args.format == "model" else "a folder"
+        return fail(prog, f"-o -: format {args.format} writes {what}, which cannot go to "
+                          f"standard output; pass a name to write to")
+    from tui.export import DEFAULT_SUFFIX, run_export
 
     out = args.output or default_output(args.features, args.format)
+    return guarded(prog, out, lambda path: run_export(
+        args.format, args.features, path, labels=args.labels,
+        include_predicted=args.include_predicted, threshold=args.threshold,
+        precision=args.precision, category=args.category, context=args.context),
+        DEFAULT_SUFFIX[args.format])
+
+
+def guarded(prog: str, out, export, suffix: str) -> int:
+    """Run `export(path)` as a command: user mistakes and OS errors as one line and exit 2,
+    Ctrl-C, SIGTERM and SIGHUP as a line saying nothing was written (the temporary file
+    removed); `-` exports to standard output, the messages then go to stderr."""
+    from tui.export_atomic import Terminated, terminate_cleanly, via_stdout
+
+    to_stdout = os.fspath(out) == "-"
+    shown = "standard output" if to_stdout else out
     try:
-        res = run_export(args.format, args.features, out, labels=args.labels,
-                         include_predicted=args.include_predicted, threshold=args.threshold,
-                         precision=args.precision, category=args.category,
-                         context=args.context)
+        with terminate_cleanly():
+            if to_stdout:
+                with via_stdout(suffix) as path:
+                    res = export(path)
+                res.message = res.message.replace(str(path), "standard output")
+            else:
+                res = export(out)
     except user_errors() as exc:
         return fail(prog, str(exc))
+    except BrokenPipeError:
+        return 0   # the reader of standard output stopped reading (e.g. head)
     except OSError as exc:
-        return fail(prog, f"{_named(exc, out)}: cannot be written ({exc.strerror or exc})")
+        return fail(prog, f"{_named(exc, shown)}: cannot be written ({exc.strerror or exc})")
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; {out} was not written", file=sys.stderr)
+        print(f"{prog}: interrupted; {shown} was not written", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"{prog}: terminated by {exc.name}; {shown} was not written", file=sys.stderr)
+        return 128 + exc.signum
+    say = sys.stderr if to_stdout else sys.stdout
     for note in res.notes:
-        print(note)
-    print(res.message)
+        print(note, file=say)
+    print(res.message, file=say)
     return 0
 
 

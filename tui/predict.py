@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from tui.export_cli import _named, fail, user_errors
+from tui.export_cli import guarded
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL.json", help="the model file (its .npz beside it)")
     p.add_argument("features", metavar="FEATURES", help="a features.h5 made with the same backbone")
     p.add_argument("-o", "--output", metavar="PATH", required=True,
-                   help="scores file: .csv, or .h5/.hdf5 for HDF5")
+                   help="scores file: .csv, or .h5/.hdf5 for HDF5 (-: CSV to standard output)")
     p.add_argument("--format", choices=("scores", "scores-h5"),
                    help="override the format chosen from the output's extension")
     return p
@@ -33,32 +33,31 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     prog = "annotate predict"
-    out = Path(os.fspath(args.output)).expanduser().absolute()
-    fmt = args.format or ("scores-h5" if out.suffix.lower() in (".h5", ".hdf5") else "scores")
+    to_stdout = args.output == "-"
+    out = args.output if to_stdout else Path(os.fspath(args.output)).expanduser().absolute()
+    fmt = args.format or ("scores-h5" if not to_stdout
+                          and out.suffix.lower() in (".h5", ".hdf5") else "scores")
+    return guarded(prog, out, lambda path: _predict(args, path, fmt),
+                   ".h5" if fmt == "scores-h5" else ".csv")
+
+
+def _predict(args, out: Path, fmt: str):
     from tui.export import open_features
-    from tui.export_atomic import check_writable
+    from tui.export_atomic import ExportError, check_writable
     from tui.export_scores import write_scores
     from tui.model_file import load_model
 
+    model = load_model(args.model)
+    if out.is_dir():
+        raise ExportError(f"{out}: is a folder; pass a file name")
+    check_writable(out)
+    features = open_features(args.features)
     try:
-        model = load_model(args.model)
-        if out.is_dir():
-            return fail(prog, f"{out}: is a folder; pass a file name")
-        check_writable(out)
-        features = open_features(args.features)
-        try:
-            model.check_features(features)
-            res = write_scores(features, model.w, model.b, out, fmt,
-                               what=f"{model.path.name} (model v{model.doc.get('model_version')})")
-        finally:
-            features.close()
-    except user_errors() as exc:
-        return fail(prog, str(exc))
-    except OSError as exc:
-        return fail(prog, f"{_named(exc, out)}: cannot be written ({exc.strerror or exc})")
-    print(res.message)
-    return 0
-
+        model.check_features(features)
+        return write_scores(features, model.w, model.b, out, fmt,
+                            what=f"{model.path.name} (model v{model.doc.get('model_version')})")
+    finally:
+        features.close()
 
 if __name__ == "__main__":
     sys.exit(main())
