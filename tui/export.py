@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from tui.export_atomic import ExportError, check_writable
+from tui.export_labels import open_labels
 from tui.features import FeatureFile
-from tui.labels import LabelStore
 from tui.trainer import DEFAULT_C, Fitter, LinearModel
 
 FORMATS = {
@@ -59,7 +59,8 @@ def refit(X: np.ndarray, y: np.ndarray, version: int = 0, C: float = DEFAULT_C) 
 
 
 class Source:
-    """The features file, its labels and (on demand) the model, for one export."""
+    """The features file, its labels and (on demand) the model, for one export. Labels
+    that cannot be written are read read-only (`tui.export_labels`)."""
 
     def __init__(self, features, labels=None, model: LinearModel | None = None,
                  model_source: str = "sampler"):
@@ -77,7 +78,7 @@ class Source:
             raise ExportError(f"{self.labels_path}: no labels yet; label some items with "
                               f"`annotate {f.filename.name}` first (or pass --labels PATH)")
         try:
-            self.store = LabelStore(self.labels_path, features_id=f.id, has_key=f.__contains__)
+            self.store = open_labels(self.labels_path, f.id, f.__contains__)
         except Exception:
             self.close()
             raise
@@ -172,7 +173,7 @@ def _box(b) -> tuple | None:
 def _meta(text: str) -> dict:
     try:
         m = json.loads(text) if text else {}
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return {"_meta_raw": text}
     return m if isinstance(m, dict) else {"_meta": m}
 
