@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tui.export_atomic import ExportError, atomic_file
+from tui.export_rows import finite
 
 DEFAULT_CATEGORY = "object"
 
@@ -143,7 +144,7 @@ def write_coco(src, out: Path, *, include_predicted: bool, threshold, precision:
                     "features_uuid": f.id, "labels": str(src.labels_path)},
            "images": images, "annotations": anns, "categories": cats}
     with atomic_file(out) as tmp:
-        tmp.write_text(json.dumps(doc) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(finite(doc), allow_nan=False) + "\n", encoding="utf-8")
     msg = (f"wrote {len(accepted)} accepted" + (f" and {len(predicted)} predicted"
                                                  if include_predicted else "")
            + f" boxes on {len(images)} images, {len(cats)} categor"

@@ -7,12 +7,14 @@ time (ISO 8601, UTC), prob (the model's P(pos) shown before the answer),
 model_version, strategy, then the item's metadata from the refs file under its own
 names (prefixed `meta_` where a name is already taken). A CSV or JSONL export is
 itself a valid refs list: the same paths and boxes, the rest read as metadata.
+JSONL is strict JSON: a NaN or infinite number (e.g. in the refs' metadata) is null.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -67,11 +69,23 @@ def records(src, jsonl: bool) -> tuple[list[str], list[dict]]:
     return fixed + list(meta_cols.values()), out
 
 
+def finite(v):
+    """`v` with every NaN or infinity replaced by None: strict JSON has no such numbers
+    (Python's json writes NaN and Infinity, which other parsers reject)."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [finite(x) for x in v]
+    return v
+
+
 def _cell(v):
     if v is None:
         return ""
     if isinstance(v, (dict, list)):
-        return json.dumps(v, ensure_ascii=False)
+        return json.dumps(finite(v), ensure_ascii=False, allow_nan=False)
     return v
 
 
@@ -83,7 +97,8 @@ def write_rows(src, out: Path, fmt: str):
         with open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
             if fmt == "jsonl":
                 for r in recs:
-                    fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+                    fh.write(json.dumps(finite(r), ensure_ascii=False, allow_nan=False)
+                             + "\n")
             else:
                 wr = csv.writer(fh, lineterminator="\n")
                 wr.writerow(columns)
