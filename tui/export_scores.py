@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import h5py
 import numpy as np
 
-from tui.export_atomic import atomic_file
+from tui.export_atomic import ExportError, atomic_file
 from tui.trainer import _sigmoid
 
 BLOCK = 65_536
@@ -70,6 +70,11 @@ def write_scores(features, w, b, out: Path, fmt: str, labels: dict | None = None
     from tui.export import ExportResult
 
     p = probabilities(features, w, b)
+    nan = int(np.count_nonzero(np.isnan(p) & features.done))
+    if nan:   # never a file of empty scores with a success message
+        raise ExportError(f"{what}: gives no probability (NaN) for {nan} of the "
+                          f"{features.n} items of {features.filename}; its weights hold "
+                          f"NaN or overflow. Nothing was written to {out}")
     codes = label_codes(features, labels)
     with atomic_file(out) as tmp:
         if fmt == "scores-h5":

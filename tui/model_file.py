@@ -133,58 +133,133 @@ class LoadedModel:
                            float(self.doc.get("C", 0.0)), 0.0)
 
 
+#: Bounds on what a model file may declare, checked before anything large is read: no
+#: embedding is this wide, and a model JSON is a few KB.
+MAX_DIM = 1 << 20
+MAX_JSON_BYTES = 1 << 20
+
+
 def load_model(json_path) -> LoadedModel:
-    """Read a model JSON and its `.npz` (no pickle); ModelFileError names what is wrong."""
+    """Read a model JSON and its `.npz` (no pickle); ModelFileError names what is wrong.
+    Every field is checked before use and every array's declared shape before it is read,
+    so a crafted file gets one message, never a traceback or gigabytes of memory."""
     p = Path(os.fspath(json_path)).expanduser().absolute()
     if not p.is_file():
         raise ModelFileError(f"{p}: no such model file; write one with "
                              f"`annotate export FEATURES --format model -o {p.name}`")
+    if p.stat().st_size > MAX_JSON_BYTES:
+        raise ModelFileError(f"{p}: {p.stat().st_size} bytes, too large for a model JSON "
+                             f"(at most {MAX_JSON_BYTES}); not a model file")
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{p}: not a model JSON file ({exc})") from exc
+    except RecursionError:
+        raise ModelFileError(f"{p}: not a model JSON file (nested too deeply)") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ModelFileError(f"{p}: not a binlabel model file (format is "
                              f"{doc.get('format') if isinstance(doc, dict) else None!r}, "
                              f"expected {FORMAT!r})")
-    if not isinstance(doc.get("format_version"), int) or doc["format_version"] > FORMAT_VERSION:
+    if not _is_int(doc.get("format_version")) or doc["format_version"] > FORMAT_VERSION:
         raise ModelFileError(f"{p}: format_version {doc.get('format_version')!r}; this binlabel "
                              f"reads version {FORMAT_VERSION}. Upgrade binlabel.")
+    _check_fields(p, doc)
     name = doc.get("weights_file")
     if not isinstance(name, str) or os.path.basename(name) != name or not name:
         raise ModelFileError(f"{p}: weights_file {name!r} is not a file name in its folder")
     npz = p.with_name(name)
     if not npz.is_file():
         raise ModelFileError(f"{p}: its weights file {npz} is missing; copy it beside the JSON")
+    dim = doc["dim"]
+    limit = (64 << 10) + 16 * dim
+    if npz.stat().st_size > limit:
+        raise ModelFileError(f"{npz}: {npz.stat().st_size} bytes, more than the {limit} that "
+                             f"dim {dim} in {p.name} allows; not this model's weights")
     data = npz.read_bytes()
     if doc.get("weights_sha256") != hashlib.sha256(data).hexdigest():
         raise ModelFileError(f"{npz}: its checksum differs from the one in {p.name}; the two "
                              f"files do not belong together (re-export the model)")
-    w, b = _arrays(npz)
-    if w.shape[0] != doc.get("dim"):
-        raise ModelFileError(f"{npz}: w has {w.shape[0]} values, {p.name} says dim "
-                             f"{doc.get('dim')!r}")
+    w, b = _arrays(npz, dim, p.name)
     return LoadedModel(p, doc, w, b)
 
 
-def _arrays(npz: Path) -> tuple[np.ndarray, float]:
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_fields(p: Path, doc: dict) -> None:
+    """The fields predict uses, each of the type it must have; the first wrong one named."""
+    bb = doc.get("backbone")
+    if not isinstance(bb, dict):
+        raise ModelFileError(f"{p}: backbone is {bb!r}, expected an object naming the "
+                             f"features' {', '.join(IDENTITY)}")
+    dim = doc.get("dim")
+    if not _is_int(dim) or not 1 <= dim <= MAX_DIM:
+        raise ModelFileError(f"{p}: dim is {dim!r}, expected a whole number of features "
+                             f"between 1 and {MAX_DIM}")
+    for key, ok, want in (("model_version", _is_int, "a whole number"),
+                          ("labels", lambda v: isinstance(v, dict), "an object"),
+                          ("C", lambda v: isinstance(v, (int, float))
+                           and not isinstance(v, bool), "a number")):
+        if key in doc and not ok(doc[key]):
+            raise ModelFileError(f"{p}: {key} is {doc[key]!r}, expected {want}")
+
+
+def _declared(npz: Path) -> dict[str, tuple]:
+    """name -> (shape, dtype) that each .npy inside the .npz declares in its header, read
+    without reading (or inflating) its data."""
+    out = {}
+    with zipfile.ZipFile(npz) as z:
+        for info in z.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with z.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(fh)
+            out[info.filename[:-4]] = (shape, dtype)
+    return out
+
+
+def _arrays(npz: Path, dim: int, json_name: str) -> tuple[np.ndarray, float]:
     try:
-        with np.load(npz, allow_pickle=False) as z:
-            names = set(z.files)
-            if not {"w", "b"} <= names:
-                raise ModelFileError(f"{npz}: holds arrays {sorted(names)}, expected w and b")
-            w, b = z["w"], z["b"]
-    except ValueError as exc:  # object arrays: numpy refuses to unpickle them
-        raise ModelFileError(f"{npz}: refused: it holds a pickled (object) array, and loading "
-                             f"one could run code ({exc})") from exc
+        declared = _declared(npz)
+    except ValueError as exc:
+        raise ModelFileError(f"{npz}: not a readable .npz file (an array header: "
+                             f"{exc})") from exc
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise ModelFileError(f"{npz}: not a readable .npz file ({exc})") from exc
-    for name, a in (("w", w), ("b", b)):
-        if a.dtype.kind != "f":
-            raise ModelFileError(f"{npz}: array {name} is {a.dtype}, expected floats")
-    if w.ndim != 1 or b.size != 1:
-        raise ModelFileError(f"{npz}: w must be 1-D and b one number, got shapes "
-                             f"{list(w.shape)} and {list(b.shape)}")
+    if not {"w", "b"} <= set(declared):
+        raise ModelFileError(f"{npz}: holds arrays {sorted(declared)}, expected w and b")
+    for name, want in (("w", [(dim,)]), ("b", [(), (1,)])):
+        shape, dtype = declared[name]
+        if dtype.hasobject:
+            raise ModelFileError(f"{npz}: refused: array {name} is a pickled (object) "
+                                 f"array, and loading one could run code")
+        if dtype.kind != "f" or dtype.itemsize > 8:
+            raise ModelFileError(f"{npz}: array {name} is {dtype}, expected floats")
+        if shape not in want:
+            raise ModelFileError(f"{npz}: array {name} declares shape {shape}, expected "
+                                 f"{want[0]} for dim {dim} in {json_name}; refused before "
+                                 f"loading it")
+    try:
+        with np.load(npz, allow_pickle=False) as z:
+            w, b = z["w"], z["b"]
+    except ValueError as exc:
+        raise ModelFileError(f"{npz}: not a readable .npz file ({exc})") from exc
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ModelFileError(f"{npz}: not a readable .npz file ({exc})") from exc
     if not (np.isfinite(w).all() and np.isfinite(b).all()):
         raise ModelFileError(f"{npz}: w or b holds NaN or infinity")
-    return w.astype(np.float32), float(b.reshape(-1)[0])
+    # The scores are computed in float32: a float64 number beyond its range becomes inf.
+    with np.errstate(over="ignore"):
+        w32, b32 = w.astype(np.float32), b.astype(np.float32).reshape(-1)
+        if not np.isfinite(w32).all():
+            raise ModelFileError(f"{npz}: w holds values beyond float32's range (largest "
+                                 f"|w| = {float(np.abs(w).max()):g}); the scores are "
+                                 f"computed in float32, so the weights must fit in it")
+        if not np.isfinite(b32).all():
+            raise ModelFileError(f"{npz}: b = {float(b.reshape(-1)[0]):g} is beyond "
+                                 f"float32's range; the scores are computed in float32")
+    return w32, float(b32[0])
