@@ -12,7 +12,9 @@ lookup) and the status column live in memory.
 from __future__ import annotations
 
 import json
+import mmap
 import os
+import posixpath
 from pathlib import Path
 from typing import Iterator
 
@@ -24,6 +26,10 @@ FORMAT_VERSION = 1
 PENDING, DONE, FAILED = 0, 1, 2
 _REQUIRED = ("features", "status", "items/key", "items/path", "items/box", "items/meta",
              "items/image_size")
+#: Columns of ``features`` above which a file is refused before any buffer is allocated:
+#: a chunk of 1,024 rows is then 128 MB of float32; real embeddings have at most a few thousand.
+MAX_DIM = 1 << 15
+_REBUILD = "Re-run featurize with --overwrite to rebuild it."
 
 
 class FeaturesError(ValueError):
@@ -40,6 +46,61 @@ def _open(path: Path) -> h5py.File:
 
 def _text(v) -> str:
     return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
+
+
+def _damaged(path, exc: BaseException) -> str:
+    """The message for a file HDF5 cannot open or read (truncated, bad superblock, bad object header)."""
+    text = str(exc).strip("'\" ") or type(exc).__name__
+    why = text.split(" (", 1)[1].rstrip(")") if text.startswith("Unable to") and " (" in text else text
+    if "file signature not found" in why:
+        return (f"{path}: not an HDF5 file, or its first bytes are damaged (file signature not found); "
+                f"if it is a features file: {_REBUILD}")
+    return f"{path}: the file is damaged ({why}). {_REBUILD}"
+
+
+def _inside(f: h5py.File, path, name: str, depth: int = 0):
+    """The object at ``name`` (None if missing), reached link by link so that no external
+    link is ever followed (its target, even a FIFO, is never opened); FeaturesError if its
+    data would come from outside the file: an external link on the way, a soft link to one,
+    external storage (``/etc/passwd`` read as features) or a virtual dataset."""
+    obj, here = f["/"], "/"
+    for part in [s for s in name.split("/") if s]:
+        b = part.encode("utf-8", "surrogateescape")
+        if not isinstance(obj, h5py.Group) or not obj.id.links.exists(b):
+            return None
+        kind = obj.id.links.get_info(b).type
+        if kind == h5py.h5l.TYPE_HARD:
+            obj = obj[part]
+        elif kind == h5py.h5l.TYPE_SOFT and depth < 8:
+            target = _text(obj.id.links.get_val(b))
+            obj = _inside(f, path, posixpath.join(here, target), depth + 1)
+            if obj is None:
+                return None
+        else:
+            how = ("an external link to " + ":".join(_text(v) for v in obj.id.links.get_val(b))
+                   if kind == h5py.h5l.TYPE_EXTERNAL else "a chain of soft links" if depth >= 8
+                   else "a user-defined link")
+            raise FeaturesError(f"{path}: dataset {name} is stored outside the file ({how}); "
+                                f"a features file holds its data itself, so it is not read. {_REBUILD}")
+        here = posixpath.join(here, part)
+    if isinstance(obj, h5py.Dataset) and (obj.is_virtual or obj.external):
+        how = ("a virtual dataset" if obj.is_virtual else
+               "external storage in " + ", ".join(_text(e[0]) for e in obj.external))
+        raise FeaturesError(f"{path}: dataset {name} is stored outside the file ({how}); "
+                            f"a features file holds its data itself, so it is not read. {_REBUILD}")
+    return obj
+
+
+def _implausible(path, name: str, d: h5py.Dataset, file_size: int) -> str | None:
+    """Why the declared shape of ``d`` cannot be real: more bytes than the file could hold
+    (uncompressed; 1,100x for a compressed one, above gzip's best ratio). Such a dataset was
+    never written, and reading it would allocate its whole declared size."""
+    declared = int(np.prod(d.shape, dtype=np.float64)) * d.id.get_type().get_size()
+    room = file_size * (1100 if d.id.get_create_plist().get_nfilters() else 1)
+    if declared <= room:
+        return None
+    return (f"{path}: dataset {name} declares shape {list(d.shape)} ({declared / 1e6:,.0f} MB), "
+            f"more than the file holds ({file_size / 1e6:,.1f} MB); the file is damaged. {_REBUILD}")
 
 
 class KeyList:
@@ -65,21 +126,30 @@ class FeatureFile:
 
     def __init__(self, path, chunk_rows: int | None = None):
         self.filename = Path(os.fspath(path)).expanduser().absolute()
+        if self.filename.exists() and not self.filename.is_file():
+            raise FeaturesError(f"{self.filename}: not a regular file; pass the features.h5 that "
+                                f"featurize wrote")
         if not self.filename.is_file():
             raise FeaturesError(f"{self.filename}: no such features file; run `featurize` first")
         try:
             self._h5 = _open(self.filename)
         except OSError as exc:
-            raise FeaturesError(f"{self.filename}: not a readable HDF5 file ({exc})") from exc
+            raise FeaturesError(_damaged(self.filename, exc)) from None
         try:
             self._check()
             self._load_keys()
-        except BaseException:
-            self._h5.close()
+            self.chunk_rows = chunk_rows or max(1024, (32 << 20) // max(1, 2 * self.dim))
+            self._mm = None
+            self.refresh()
+        except FeaturesError:
+            self.close()
             raise
-        self.chunk_rows = chunk_rows or max(1024, (32 << 20) // max(1, 2 * self.dim))
-        self._mm = None
-        self.refresh()
+        except (KeyError, OSError, RuntimeError) as exc:  # a damaged object header or block
+            self.close()
+            raise FeaturesError(_damaged(self.filename, exc)) from None
+        except BaseException:
+            self.close()
+            raise
 
     # ---- opening ---------------------------------------------------------------------------
 
@@ -92,7 +162,8 @@ class FeatureFile:
         if ver is None or not str(_text(ver)).isdigit() or int(ver) > FORMAT_VERSION:
             raise FeaturesError(f"{p}: format_version {_text(ver)}; this binlabel reads version "
                                 f"{FORMAT_VERSION}. Upgrade binlabel or re-run featurize.")
-        missing = [name for name in _REQUIRED if name not in f]
+        found = {name: _inside(f, p, name) for name in _REQUIRED + ("error",)}
+        missing = [name for name in _REQUIRED if found[name] is None]
         if missing:
             raise FeaturesError(f"{p}: missing dataset(s) {', '.join(missing)}; the file is "
                                 f"incomplete or damaged. Re-run featurize.")
@@ -101,10 +172,18 @@ class FeatureFile:
             raise FeaturesError(f"{p}: dataset features is {x.dtype}{list(x.shape)}, "
                                 f"expected float16 [N, D]")
         self.n, self.dim = int(x.shape[0]), int(x.shape[1])
+        if self.dim > MAX_DIM:
+            raise FeaturesError(f"{p}: dataset features has {self.dim:,} columns (dim); an embedding "
+                                f"has at most {MAX_DIM:,}, so the file is damaged. {_REBUILD}")
         for name in _REQUIRED[1:]:
             if f[name].shape[0] != self.n:
                 raise FeaturesError(f"{p}: dataset {name} has {f[name].shape[0]} rows, "
                                     f"features has {self.n}; the file is damaged")
+        size = os.path.getsize(p)
+        for name, d in found.items():
+            why = d is not None and _implausible(p, name, d, size)
+            if why:
+                raise FeaturesError(why)
         self.id = _text(f.attrs.get("uuid", ""))
         if not self.id:
             raise FeaturesError(f"{p}: attribute uuid is missing; the file cannot be told "
@@ -127,8 +206,26 @@ class FeatureFile:
         self.keys = KeyList(raw)
 
     def refresh(self) -> None:
-        """Re-read the status column (featurize may still be filling rows)."""
-        h5 = _open(self.filename)
+        """Re-read the status column (featurize may still be filling rows).
+
+        Only while the file on disk is still this one: featurize --overwrite writes a new
+        file (another uuid, other rows) and renames it over this path. Rows, keys and paths
+        must all come from one file, or an answer lands on another item's key; so the
+        snapshot opened first stays in use and `replaced` says why its new rows never come.
+        A file that cannot be re-read (removed, damaged) is handled the same way."""
+        if getattr(self, "status", None) is None:
+            h5 = self._h5                  # the first call, from __init__: the file just checked
+        else:
+            try:
+                h5 = _open(self.filename)
+            except (OSError, ValueError) as exc:
+                self._keep_snapshot(f"{self.filename} cannot be re-read ({exc})")
+                return
+        why = self._differs(h5)
+        if why and h5 is not self._h5:
+            h5.close()
+            self._keep_snapshot(why)
+            return
         status = np.asarray(h5["status"][:], dtype=np.int8)
         # Swap in the new handle; close only the one before the previous: another thread
         # may still be reading through the previous handle.
@@ -145,17 +242,50 @@ class FeatureFile:
         self.complete = bool(h5.attrs.get("complete", False))
         self._mm = self._memmap()
 
+    replaced: str | None = None
+
+    def _differs(self, h5: h5py.File) -> str | None:
+        """Why the file now at our path is not the one whose keys we hold (None if it is)."""
+        try:
+            uuid = _text(h5.attrs.get("uuid", ""))
+            shape = tuple(h5["features"].shape) if "features" in h5 else None
+            rows = h5["status"].shape[0] if "status" in h5 else None
+        except (OSError, KeyError, ValueError) as exc:
+            return f"{self.filename} cannot be re-read ({exc})"
+        if uuid != self.id or shape != (self.n, self.dim) or rows != self.n:
+            return (f"{self.filename} was replaced by another featurize run (file id "
+                    f"{self.id[:8]} -> {uuid[:8] or 'none'}, {self.n} -> "
+                    f"{shape[0] if shape else '?'} items)")
+        return None
+
+    def _keep_snapshot(self, why: str) -> None:
+        """Go on with the file as first opened; the rows it lacks will not come."""
+        self.replaced = (f"{why}: still showing the file as it was when annotate started, "
+                         f"whose rows will not change; every answer goes to the item shown. "
+                         f"Restart annotate to use the new file.")
+        self.complete = True      # nothing more will land in this snapshot: stop looking
+
     def _memmap(self):
-        """A float16 memory map of the dataset if it is contiguous and unfiltered, else None."""
+        """A float16 memory map of the dataset if it is contiguous and unfiltered, else None.
+
+        Mapped through the descriptor HDF5 opened, not by path: the path may name a newer
+        file by now (featurize --overwrite renames one over it)."""
         d = self._h5["features"]
         if d.chunks is not None or d.compression or self.n == 0:
             return None
         offset = d.id.get_offset()
         if offset is None or d.dtype.byteorder == ">":
             return None
-        if offset + self.n * self.dim * 2 > os.path.getsize(self.filename):
+        try:
+            fd = self._h5.id.get_vfd_handle()
+        except Exception:  # a driver without a plain descriptor: read through h5py
             return None
-        return np.memmap(self.filename, dtype="<f2", mode="r", offset=offset, shape=(self.n, self.dim))
+        size = offset + self.n * self.dim * 2
+        if not isinstance(fd, int) or size > os.fstat(fd).st_size:
+            return None
+        mm = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+        return np.frombuffer(mm, dtype="<f2", count=self.n * self.dim,
+                             offset=offset).reshape(self.n, self.dim)
 
     # ---- per item ------------------------------------------------------------------------
 

@@ -224,7 +224,8 @@ class Sampler:
         out = {**counts, "left": left, "model_version": m.version if m else None,
                "training": self._loop.busy, "strategy": self.strategy, "target": self.target,
                "random_share": self.random_share, "positives_left": pos_left,
-               "error": str(self._loop.error) if self._loop.error else None}
+               "error": str(self._loop.error) if self._loop.error else None,
+               "features_notice": self.features.replaced}
         out.update(prequential(log))
         return out
 

@@ -172,6 +172,9 @@ class SidePanel(Widget):
         if training:
             t.append(" training…", "yellow")
         t.append("\n")
+        if s.get("features_notice"):
+            t.append_text(literal_text(s["features_notice"], "yellow"))
+            t.append("\n")
         if s.get("error"):
             t.append_text(literal_text(f"training failed: {s['error']}", "red"))
             t.append("\n")
