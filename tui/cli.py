@@ -112,11 +112,13 @@ def run_tui(args) -> int:
         if missing:
             return _fail(missing)
         _start_helpers(graphics)
-        AnnotateApp(sampler, graphics, view=args.view, max_px=args.max_px,
-                    colors=args.colors).run()
+        app = AnnotateApp(sampler, graphics, view=args.view, max_px=args.max_px,
+                          colors=args.colors)
+        app.run()
     finally:
         sampler.close()
-    return 0
+    # an error inside the app (Textual printed it) must not look like success to a script
+    return app.return_code or 0
 
 
 def no_terminal() -> str:
