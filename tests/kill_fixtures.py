@@ -23,7 +23,9 @@ from tmux_fixtures import ROOT, Tmux, counts
 
 
 def exec_cmd(features: Path) -> str:
-    args = shlex.join([sys.executable, "-m", "tui", str(features), "--graphics", "unicode"])
+    # one named session for every round: the restart after the kills may undo their answers
+    args = shlex.join([sys.executable, "-m", "tui", str(features), "--graphics", "unicode",
+                       "--session", "kill-rounds"])
     return f"cd {shlex.quote(str(ROOT))} && exec env HF_HUB_OFFLINE=1 {args}"
 
 

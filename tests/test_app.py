@@ -48,7 +48,7 @@ def test_undo_many_levels_and_across_a_restart(pool):
 
     async def first_session():
         answered = []
-        async with annotating(features) as (sampler, app, pilot):
+        async with annotating(features, session="monday") as (sampler, app, pilot):
             for key in "dads":
                 shown = await wait_displayed(app, pilot)
                 answered.append(shown)
@@ -59,7 +59,7 @@ def test_undo_many_levels_and_across_a_restart(pool):
         return answered
 
     async def second_session(answered):
-        async with annotating(features) as (sampler, app, pilot):
+        async with annotating(features, session="monday") as (sampler, app, pilot):
             await wait_displayed(app, pilot)
             for expected in reversed(answered[1:]):
                 await pilot.press("backspace")

@@ -47,7 +47,8 @@ def test_keys_in_tmux_change_the_counts_and_the_labels_file(tmp_path):
 def test_restart_in_tmux_resumes_counts_and_undo(tmp_path):
     features, _ = make_pool(tmp_path / "pool", n_files=6, n_boxes=2)
     labels_path = default_labels_path(features)
-    term = Tmux("first", annotate_cmd(features, "--graphics", "unicode"), 100, 30)
+    term = Tmux("first", annotate_cmd(features, "--graphics", "unicode",
+                                       "--session", "monday"), 100, 30)
     try:
         term.wait_for(lambda s: "of 8" in s and counts(s) == (0, 0, 0, 8), what="the first item")
         term.keys("d")
@@ -59,7 +60,8 @@ def test_restart_in_tmux_resumes_counts_and_undo(tmp_path):
         term.wait_for(lambda s: "EXIT=0" in s, what="a clean exit")
     finally:
         term.close()
-    term = Tmux("second", annotate_cmd(features, "--graphics", "unicode"), 100, 30)
+    term = Tmux("second", annotate_cmd(features, "--graphics", "unicode",
+                                       "--session", "monday"), 100, 30)
     try:
         term.wait_for(lambda s: "of 8" in s and counts(s) == (1, 1, 0, 6),
                       what="the counts of the first run")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -58,11 +59,18 @@ def test_meta_records_version_created_and_features_id(path):
     assert meta["created"].startswith("20")
 
 
-def test_annotator_defaults_to_user(path, monkeypatch):
+def test_annotator_defaults_to_the_login_name(path, monkeypatch):
+    import getpass
+    import pwd
+
+    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("USER", "carol")
     assert LabelStore(path, "F1").record("k", "pos").annotator == "carol"
-    monkeypatch.delenv("USER")
-    assert LabelStore(path, "F1").record("k", "pos").annotator == "unknown"
+    monkeypatch.delenv("USER")   # no variable: the password database, as getpass does
+    expected = pwd.getpwuid(os.getuid()).pw_name
+    assert getpass.getuser() == expected
+    assert LabelStore(path, "F1").record("k", "pos").annotator == expected
 
 
 def test_undo_restores_previous_label_and_deletes_nothing(path):
@@ -82,14 +90,15 @@ def test_undo_restores_previous_label_and_deletes_nothing(path):
 
 
 def test_undo_history_survives_reopen_many_levels(path):
-    s = LabelStore(path, "F1", annotator="alice")
+    s = LabelStore(path, "F1", annotator="alice", session="alice-mon")
     ids = [s.record(f"k{i}", ANSWERS[i % 3]).id for i in range(12)]
     s.close()
+    assert LabelStore(path, "F1", annotator="alice").undo() is None  # another session: not its
     for expected in reversed(ids):
-        s = LabelStore(path, "F1", annotator="alice")  # a restart between every undo
+        s = LabelStore(path, "F1", annotator="alice", session="alice-mon")  # a restart each time
         assert s.undo().id == expected
         s.close()
-    s = LabelStore(path, "F1", annotator="alice")
+    s = LabelStore(path, "F1", annotator="alice", session="alice-mon")
     assert s.undo() is None
     assert s.labels() == {}
     assert len(s.answers(include_undone=True)) == 12

@@ -30,7 +30,8 @@ class SamplerMachine(RuleBasedStateMachine):
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="sampler-sm-"))
         self.keys, self.truth = make_pool(self.dir / "f.h5")
-        self.s = Sampler(self.dir / "f.h5", seed=0, poll=0.2, random_share=0.2)
+        self.s = Sampler(self.dir / "f.h5", seed=0, poll=0.2, random_share=0.2,
+                         session="machine")
         self.answered: dict[str, str] = {}    # our model of the labels file
         self.history: list[tuple[str, dict]] = []   # (key answered, labels before)
         self.version = 0
@@ -91,7 +92,7 @@ class SamplerMachine(RuleBasedStateMachine):
     def reopen(self):
         shown = self.s.next()
         self.s.close()
-        self.s = Sampler(self.dir / "f.h5", seed=1, poll=0.2)
+        self.s = Sampler(self.dir / "f.h5", seed=1, poll=0.2, session="machine")  # undo goes on
         assert self._labels_now() == self.answered
         # a new process numbers its models above every version stored with an answer
         self.version = max([a.model_version or 0 for a in self.s.store.answers()] + [0])
@@ -173,7 +174,7 @@ def test_maxprob_finds_positives_and_the_target_swap_finds_negatives(tmp_path):
 
 def test_reopening_continues_model_versions_and_state(tmp_path):
     keys, truth = make_pool(tmp_path / "f.h5", n=100, share=0.3)
-    s = Sampler(tmp_path / "f.h5", poll=0.1)
+    s = Sampler(tmp_path / "f.h5", poll=0.1, session="one")
     for _ in range(12):
         k = s.next()
         s.record(k, bool(truth[k]))
@@ -181,7 +182,7 @@ def test_reopening_continues_model_versions_and_state(tmp_path):
     v, labels = s.model_version, s.store.labels()
     s.next()                                   # an item on screen (leased) at close
     s.close()
-    s = Sampler(tmp_path / "f.h5", poll=0.1)
+    s = Sampler(tmp_path / "f.h5", poll=0.1, session="one")   # the same session: undo reaches back
     s.wait_idle()
     # versions go on above every version stored with an answer
     assert s.store.labels() == labels and v is not None

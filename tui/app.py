@@ -337,7 +337,8 @@ class AnnotateApp(App[None]):
             self.side.status = f"not undone: {exc}"
             return
         if key is None:
-            self.side.status = "nothing to undo"
+            self.side.status = ("nothing of this session to undo (answers of an earlier run "
+                                "can be undone by starting with its --session NAME)")
             return
         self._refresh_stats()  # the sampler puts the item on screen back in front
         if key not in self.sampler.features:  # an answer made with another features file

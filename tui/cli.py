@@ -40,7 +40,11 @@ def tui_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=("pos", "neg"), default="pos",
                    help="the class maxprob looks for first (default: pos)")
     p.add_argument("--annotator", metavar="NAME",
-                   help="who answers (default: the login name)")
+                   help="who answers, stored with every answer (default: the login name)")
+    p.add_argument("--session", metavar="NAME",
+                   help="name this session: Backspace undoes only this session's answers, "
+                        "and after a restart only when the same --session NAME is given "
+                        "again (default: a new session each run)")
     p.add_argument("--graphics", choices=GRAPHICS, default=None,
                    help="how images are drawn (default: $BINLABEL_GRAPHICS or auto: ask the "
                         "terminal)")
@@ -95,6 +99,7 @@ def run_tui(args) -> int:
         sampler = Sampler(str(path), labels=args.labels, strategy=args.strategy,
                           target=args.target, random_share=args.random_share,
                           annotator=args.annotator, attach=args.attach,
+                          session=args.session,
                           keep_ahead=2)  # the app prepares the next picks: keep them
     except (FeaturesError, LabelsError) as exc:
         return _fail(str(exc))

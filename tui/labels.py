@@ -13,8 +13,11 @@ item: `claim()` takes items for this process, and a lease dies with its process
 
 from __future__ import annotations
 
+import dataclasses
+import getpass
 import numbers
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -30,10 +33,20 @@ __all__ = ["LabelStore", "Answer", "LabelsMismatch", "LabelsError", "ANSWERS"]
 
 T = TypeVar("T")
 
-_COLS = "id, key, answer, annotator, time, prob, model_version, strategy, undone_at"
+_COLS = ("id, key, answer, annotator, time, prob, model_version, strategy, undone_at, "
+         "session")
 # The latest answer not undone of every item, from the log (SQLite takes the bare columns from
 # the MAX row); the `current` table holds the same, maintained on every write.
 _FROM_LOG = "SELECT key, MAX(id), answer FROM answers WHERE undone_at IS NULL GROUP BY key"
+
+
+def login_name() -> str:
+    """Who answers by default: the login name (getpass: $LOGNAME, $USER, then the password
+    database), "unknown" only where none can be found."""
+    try:
+        return getpass.getuser().strip() or "unknown"
+    except Exception:  # no such variables and no passwd entry (a bare container)
+        return "unknown"
 
 
 class LabelStore:
@@ -41,7 +54,11 @@ class LabelStore:
 
     def __init__(self, path, features_id: str,
                  has_key: Callable[[str], bool] | None = None,
-                 annotator: str | None = None, attach: bool = False):
+                 annotator: str | None = None, attach: bool = False,
+                 session: str | None = None):
+        """``session`` names the run whose answers undo() may take back: by default a new
+        one for every store, so Backspace never undoes a teammate's answer (two people on
+        one login included); pass the same name again to undo across a restart."""
         if not isinstance(features_id, str) or not features_id.strip():
             raise ValueError(f"features_id must be a non-empty string, got {features_id!r}")
         if has_key is not None and not callable(has_key):
@@ -51,9 +68,14 @@ class LabelStore:
                 raise TypeError(f"has_key must be a callable key -> bool or None, "
                                 f"got {type(has_key).__name__}")
         if annotator is None:
-            annotator = os.environ.get("USER") or "unknown"
+            annotator = login_name()
         if not isinstance(annotator, str) or not annotator.strip():
             raise ValueError(f"annotator must be a non-empty string, got {annotator!r}")
+        if session is None:
+            session = f"{annotator.strip()}-{secrets.token_hex(6)}"
+        if not isinstance(session, str) or not session.strip():
+            raise ValueError(f"session must be a non-empty string, got {session!r}")
+        self.session = session.strip()
         self.path = Path(os.fspath(path)).expanduser().absolute()
         self.features_id = features_id
         self.annotator = annotator.strip()
@@ -189,8 +211,9 @@ class LabelStore:
         def body(conn):
             row_id = conn.execute(
                 "INSERT INTO answers (key, answer, annotator, time, prob, model_version, "
-                "strategy) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, answer, self.annotator, now, prob, model_version, strategy)).lastrowid
+                "strategy, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, answer, self.annotator, now, prob, model_version, strategy,
+                 self.session)).lastrowid
             rev = self._bump(conn)
             conn.execute("INSERT OR REPLACE INTO current VALUES (?, ?, ?, ?)",
                          (key, row_id, answer, rev + 1))
@@ -200,16 +223,19 @@ class LabelStore:
             row_id, rev = self._transact("recording an answer", body)
             self._after_bump(rev)
         return Answer(row_id, key, answer, self.annotator, now, prob, model_version, strategy,
-                      None)
+                      None, self.session)
 
     def undo(self) -> Answer | None:
-        """Mark this annotator's latest answer not yet undone as undone; None if none is left."""
+        """Mark this session's latest answer not yet undone as undone; None if none is left.
+
+        This session's, not this annotator's: two people on one login (or one person in
+        two windows) must never take back each other's answers."""
         now = time.time()
 
         def body(conn):
             row = conn.execute(
-                f"SELECT {_COLS} FROM answers WHERE annotator = ? AND undone_at IS NULL "
-                f"ORDER BY id DESC LIMIT 1", (self.annotator,)).fetchone()
+                f"SELECT {_COLS} FROM answers WHERE session = ? AND undone_at IS NULL "
+                f"ORDER BY id DESC LIMIT 1", (self.session,)).fetchone()
             if row is None:
                 return None, None
             key = row[1]
@@ -226,7 +252,7 @@ class LabelStore:
             if row is None:
                 return None
             self._after_bump(rev)
-        return Answer(*row[:-1], undone_at=now)
+        return dataclasses.replace(Answer(*row), undone_at=now)
 
     def labels(self) -> dict[str, str]:
         """Current label of every answered item: key -> 'pos' | 'neg' | 'skip'."""

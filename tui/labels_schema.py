@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ANSWERS = ("pos", "neg", "skip")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: answers.session (undo acts on one session's answers)
 # PRAGMA application_id: the bytes "binl", so `file(1)` and we can tell our files apart.
 APPLICATION_ID = 0x62696E6C
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -47,14 +47,17 @@ CREATE TABLE IF NOT EXISTS answers (
     prob          REAL,
     model_version INTEGER,
     strategy      TEXT,
-    undone_at     REAL
+    undone_at     REAL,
+    session       TEXT                   -- the annotate run (or --session NAME) that answered
 );
 -- history of one item, in order
 CREATE INDEX IF NOT EXISTS answers_key_id ON answers (key, id);
 -- current labels: a covering index over the answers still standing
 CREATE INDEX IF NOT EXISTS answers_current ON answers (key, id, answer) WHERE undone_at IS NULL;
--- undo and last(annotator=...)
+-- last(annotator=...)
 CREATE INDEX IF NOT EXISTS answers_annotator ON answers (annotator, id) WHERE undone_at IS NULL;
+-- undo: the session's latest answer standing
+CREATE INDEX IF NOT EXISTS answers_session ON answers (session, id) WHERE undone_at IS NULL;
 -- The current label of every item, kept in the same transaction as the log (derived, never
 -- the source of truth: LabelStore.verify() recomputes it from the log). `rev` is the revision
 -- that last changed the row, so a reader catches up with `rev > ?`; a row whose every answer
@@ -91,6 +94,7 @@ class Answer:
     model_version: int | None
     strategy: str | None  # the strategy that chose the item
     undone_at: float | None
+    session: str | None = None  # the session that answered (None: before schema version 2)
 
 
 def check_record_args(key, answer, prob, model_version, strategy):
@@ -212,6 +216,7 @@ def check_and_create(conn: sqlite3.Connection, path: Path, features_id: str) -> 
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        _migrate(conn)
         # statement by statement: executescript() would COMMIT our IMMEDIATE transaction
         for stmt in _statements(SCHEMA):
             conn.execute(stmt)
@@ -231,6 +236,19 @@ def check_and_create(conn: sqlite3.Connection, path: Path, features_id: str) -> 
         raise
     meta = _check_version(conn, path)
     return meta
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a file of an older schema up to this one, inside the caller's transaction.
+
+    1 -> 2: answers gain `session` (NULL for the answers given before: no session of
+    ours can undo them)."""
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(answers)")}
+    if cols and "session" not in cols:
+        conn.execute("ALTER TABLE answers ADD COLUMN session TEXT")
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+        conn.execute("UPDATE meta SET value = ? WHERE name = 'schema_version' "
+                     "AND CAST(value AS INTEGER) < ?", (str(SCHEMA_VERSION), SCHEMA_VERSION))
 
 
 def _to_wal(conn: sqlite3.Connection) -> str:

@@ -47,7 +47,8 @@ class Sampler:
     def __init__(self, features, labels=None, strategy: str = "entropy", target: str = "pos",
                  random_share: float = 0.1, seed: int = 0, annotator: str | None = None,
                  queue_size: int = 8, attach: bool = False, C: float = DEFAULT_C,
-                 poll: float = 1.0, lease_ttl: float = 120.0, keep_ahead: int = 0):
+                 poll: float = 1.0, lease_ttl: float = 120.0, keep_ahead: int = 0,
+                 session: str | None = None):
         """``keep_ahead``: how many picks of the old queue stay in front of a new
         ranking by the same strategy. A UI that prepares the next images while the
         person looks (the TUI) sets it, so that a refit never replaces an image
@@ -63,7 +64,8 @@ class Sampler:
         f = self.features
         self.labels_path = Path(labels) if labels is not None else default_labels_path(f.filename)
         self.store = LabelStore(self.labels_path, features_id=f.id,
-                                has_key=f.__contains__, annotator=annotator, attach=attach)
+                                has_key=f.__contains__, annotator=annotator, attach=attach,
+                                session=session)
         self.strategy, self.target, self.random_share = strategy, target, float(random_share)
         self.queue_size, self.lease_ttl, self.keep_ahead = queue_size, lease_ttl, keep_ahead
         self._rng = np.random.default_rng([seed, 1])     # fallback picks, under the lock
@@ -140,7 +142,7 @@ class Sampler:
         return a
 
     def undo(self) -> str | None:
-        """Undo this annotator's latest answer; its item is shown next. Returns its key."""
+        """Undo this session's latest answer; its item is shown next. Returns its key."""
         a = self.store.undo()
         if a is None:
             return None
