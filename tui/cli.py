@@ -19,7 +19,8 @@ from pathlib import Path
 from tui.argtypes import bounded_float, bounded_int
 
 # name -> module with `main(argv) -> int`; other issues add theirs here.
-SUBCOMMANDS: dict[str, str] = {"export": "tui.export_cli", "predict": "tui.predict"}
+SUBCOMMANDS: dict[str, str] = {"export": "tui.export_cli", "predict": "tui.predict",
+                               "backup": "tui.backup"}
 
 GRAPHICS = ("auto", "kitty", "sixel", "halfcell", "unicode")
 

@@ -37,6 +37,9 @@ _COLS = ("id, key, answer, annotator, time, prob, model_version, strategy, undon
          "session")
 # The latest answer not undone of every item, from the log (SQLite takes the bare columns from
 # the MAX row); the `current` table holds the same, maintained on every write.
+# Checkpoint the write-ahead log into the main file this often (see LabelStore.checkpoint).
+CHECKPOINT_ANSWERS = 20
+CHECKPOINT_S = 30.0
 _FROM_LOG = "SELECT key, MAX(id), answer FROM answers WHERE undone_at IS NULL GROUP BY key"
 
 
@@ -94,6 +97,7 @@ class LabelStore:
             self._rev_seen = self._revision(self._conn)
             self._pending_change = False
             self._labels_cache: tuple[int, dict[str, str]] | None = None
+            self._since_checkpoint, self._checkpointed_at = 0, time.monotonic()
         except BaseException:
             self._conn.close()
             self._conn = None
@@ -222,6 +226,7 @@ class LabelStore:
         with self._lock:  # _after_bump too, for a store shared by threads
             row_id, rev = self._transact("recording an answer", body)
             self._after_bump(rev)
+            self._since_checkpoint += 1
         return Answer(row_id, key, answer, self.annotator, now, prob, model_version, strategy,
                       None, self.session)
 
@@ -364,10 +369,36 @@ class LabelStore:
         with self._read("reading leases") as conn:
             return self._holder.held_by_others(conn)
 
+    # ---- the file on its own ---------------------------------------------------------------
+
+    def checkpoint(self, truncate: bool = False) -> bool:
+        """Copy the answers in the write-ahead log into the main file; True if all were.
+
+        Why: until a checkpoint, answers live in NAME.sqlite-wal only, and a backup that
+        copies *.sqlite (a common habit) holds none of them. SQLite checkpoints by itself
+        only every 1,000 pages (thousands of answers). PASSIVE never waits for readers;
+        TRUNCATE (on close) also empties the log file."""
+        mode = "TRUNCATE" if truncate else "PASSIVE"
+        with self._lock:
+            conn = self._connection()
+            try:
+                busy, _, _ = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            except sqlite3.Error:
+                return False     # locked by a teammate's write, say: the next one will do
+            self._since_checkpoint, self._checkpointed_at = 0, time.monotonic()
+            return busy == 0
+
+    def checkpoint_due(self) -> bool:
+        """Every CHECKPOINT_ANSWERS answers, or CHECKPOINT_S seconds after an answer."""
+        return self._since_checkpoint >= CHECKPOINT_ANSWERS or (
+            self._since_checkpoint > 0
+            and time.monotonic() - self._checkpointed_at >= CHECKPOINT_S)
+
     # ---- lifetime -------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release our leases and close; safe to call twice."""
+        """Release our leases, checkpoint the log into the main file and close; safe to
+        call twice."""
         with self._lock:
             if self._conn is None:
                 return
@@ -375,6 +406,7 @@ class LabelStore:
                 self.release()
             except LabelsError:
                 pass  # a full disk must not stop us closing; the leases expire by themselves
+            self.checkpoint(truncate=True)
             self._conn.close()
             self._conn = None
 

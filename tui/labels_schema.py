@@ -143,12 +143,31 @@ def sqlite_error(path: Path, exc: sqlite3.Error, doing: str) -> LabelsError:
             f"{path}: the disk is full while {doing}; nothing was written and every answer "
             f"recorded before is safe. Free some space on {path.parent} and try again.")
     msg = str(exc)
+    if is_damaged(exc):
+        return damaged(path, msg)
     if "locked" in msg or "busy" in msg:
         return LabelsError(
             f"{path}: another process kept the labels file locked for more than "
             f"{BUSY_TIMEOUT_S:.0f} s while {doing}; nothing was written. Check for a "
             f"stuck process using this file and try again.")
     return LabelsError(f"{path}: SQLite error while {doing}: {msg}")
+
+
+def is_damaged(exc: BaseException) -> bool:
+    """SQLITE_CORRUPT and SQLITE_NOTADB on a file that starts like an SQLite database."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    msg = str(exc)
+    return (name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+            or "malformed" in msg or "file is not a database" in msg)
+
+
+def damaged(path: Path, detail: str) -> LabelsError:
+    """The message for a damaged labels file: what happened and how to get the answers back."""
+    return LabelsError(
+        f"{path}: the labels file is damaged ({detail}); it was not changed. Recover what "
+        f"it holds with the sqlite3 command (Debian: apt-get install sqlite3): "
+        f"`sqlite3 {path} .recover | sqlite3 recovered.labels.sqlite`, then pass "
+        f"--labels recovered.labels.sqlite; or use a copy made by `annotate backup`.")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -202,6 +221,8 @@ def check_and_create(conn: sqlite3.Connection, path: Path, features_id: str) -> 
             finally:
                 conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
+        if is_damaged(exc) and _sqlite_header(path):
+            raise damaged(path, str(exc)) from exc
         raise _foreign(path, f"not an SQLite database ({exc})") from exc
     if tables and app_id != APPLICATION_ID:
         raise _foreign(path, "an SQLite database of another program "
@@ -263,6 +284,14 @@ def _to_wal(conn: sqlite3.Connection) -> str:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def _sqlite_header(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == SQLITE_HEADER
+    except OSError:
+        return False
 
 
 def _identity(conn: sqlite3.Connection) -> tuple[int, set[str]]:

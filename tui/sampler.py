@@ -339,6 +339,8 @@ class Sampler:
             prepare_dot()
 
     def _step_once(self, new_work: bool) -> None:
+        if self.store.checkpoint_due():     # the answers into the main file, off the UI thread
+            self.store.checkpoint()
         changed = self.store.changed()
         if changed:
             self._load_labels()
