@@ -74,6 +74,10 @@ def _validate(args, parser) -> None:
         parser.error(f"-o {args.output} is a folder; name the file to write, e.g. {args.output}/features.h5")
     if not os.path.isdir(os.path.dirname(out)):
         parser.error(f"-o {args.output}: the folder {os.path.dirname(out)} does not exist")
+    from featurize.outfile import not_regular
+    kind = not_regular(out)  # a device or a FIFO: never written into nor renamed over
+    if kind:
+        parser.error(f"-o {args.output} is {kind}; name a features file to write, e.g. features.h5")
 
 
 def main(argv=None) -> int:

@@ -23,6 +23,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from featurize.outfile import not_regular_mode
+
 #: Background that transparent pixels are composited onto (what most viewers
 #: show, and never the arbitrary colours hidden under alpha = 0).
 ALPHA_BACKGROUND = (255, 255, 255)
@@ -110,12 +112,15 @@ def _guarded(path: str, use):
     """Open ``path`` and apply ``use`` to the image, turning every way a file
     can be bad into a :class:`DecodeError`."""
     try:
-        size = os.path.getsize(path)
+        st = os.stat(path)
     except FileNotFoundError:
         raise DecodeError("file not found") from None
     except OSError as e:
         raise DecodeError(f"cannot read file: {e.strerror or e}") from None
-    if size == 0:
+    kind = not_regular_mode(st.st_mode)  # before opening: a FIFO would block the decoder
+    if kind:
+        raise DecodeError(kind)
+    if st.st_size == 0:
         raise DecodeError("empty file (0 bytes)")
     try:
         with warnings.catch_warnings():

@@ -161,14 +161,16 @@ def failures(store: FeatureStore, limit: int = 10) -> list[tuple[str, str]]:
     rows = np.flatnonzero(st == 2)[:limit]
     if len(rows) == 0:
         return []
-    paths = store.f["items/path"].asstr()
-    errs = store.f["error"].asstr()
+    paths = store.f["items/path"].asstr(errors="surrogateescape")  # names that are not UTF-8
+    errs = store.f["error"].asstr(errors="replace")
     return [(paths[int(r)], errs[int(r)]) for r in rows]
 
 
 def _settle(store, o: Outcome) -> None:
-    """Count the file's rows into ``o``; mark the file complete when nothing is left."""
+    """Count the file's rows into ``o``; mark the file complete when nothing is left,
+    even if a stop came after the last batch (there is nothing to resume then)."""
     tally(store, o)
     o.failures = failures(store)
-    if o.pending == 0 and not o.interrupted:
+    if o.pending == 0:
+        o.interrupted = False
         store.set_complete(True)

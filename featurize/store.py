@@ -26,6 +26,9 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
+from featurize.h5check import layout_problem, open_problem
+from featurize.outfile import disk_message, not_regular, remove_partial, reserve
+
 FORMAT = "binlabel.features"
 FORMAT_VERSION = 1
 PENDING, DONE, FAILED = 0, 1, 2
@@ -42,6 +45,24 @@ _STR = h5py.string_dtype("utf-8")
 #: slot is plain data, written in place like the features.
 ERROR_BYTES = 512
 _ERR = h5py.string_dtype("utf-8", ERROR_BYTES)
+#: Every dataset featurize reads back when it resumes.
+DATASETS = ("features", "status", "error", "items/key", "items/path", "items/box", "items/meta",
+            "items/image_size")
+
+
+def _raw(text: str) -> bytes:
+    """UTF-8 bytes, file names that are not UTF-8 kept as their own bytes (surrogate escapes):
+    the path stored is the path the annotate side opens (it decodes with surrogateescape)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _attr(text: str):
+    """A text attribute; a path that is not UTF-8 as its bytes (h5py refuses the surrogates)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return np.bytes_(_raw(text))
 
 
 def _fit(message: str) -> bytes:
@@ -96,27 +117,6 @@ def _runs(rows: np.ndarray) -> Iterable[tuple[int, int, int, int]]:
         yield int(rows[a]), int(rows[b - 1]) + 1, int(a), int(b)
 
 
-def _disk_message(path: str, exc: BaseException) -> str:
-    import shutil
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    try:
-        space = f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free there"
-    except OSError:
-        space = "free space unknown"
-    text = str(exc)
-    if "No space left" in text or getattr(exc, "errno", None) == 28:
-        why = "no space left on the device"
-        need = text.split("the file needs ", 1)
-        if len(need) == 2:
-            why += f" (the file needs {need[1].split(':')[0]})"
-    elif "Disk quota" in text or getattr(exc, "errno", None) == 122:
-        why = "disk quota exceeded"
-    else:
-        why = text.split("(", 1)[0].strip() or type(exc).__name__
-    return (f"cannot write {path}: {why}; {space}. Nothing already written is lost: "
-            "free some space and run the same command again to resume.")
-
-
 class FeatureStore:
     """An open ``features.h5`` for writing. Use :meth:`open` to create or resume."""
 
@@ -138,7 +138,10 @@ class FeatureStore:
         context, dim, refs_path and refs_sha256.
         """
         path = os.fspath(path)
-        _remove_partial(path)
+        kind = not_regular(path)
+        if kind:  # never renamed over nor written into, --overwrite or not
+            raise StoreError(f"{path} is {kind}; name a features file to write, e.g. features.h5")
+        remove_partial(path)
         if os.path.exists(path) and not overwrite:
             store = cls._reopen(path)
             try:
@@ -151,20 +154,26 @@ class FeatureStore:
 
     @classmethod
     def _reopen(cls, path: str) -> "FeatureStore":
+        """Check the file read-only first (nothing is written into a file that is refused),
+        then open it for writing."""
         try:
+            with h5py.File(path, "r") as f:
+                if _text(f.attrs.get("format", "")) != FORMAT:
+                    raise StoreError(f"{path} exists and is not a binlabel features file; "
+                                     "choose another -o or pass --overwrite to replace it")
+                why = layout_problem(f, path, DATASETS, os.path.getsize(path))
+            if why:
+                raise StoreError(why)
             f = _open_rw(path)
-        except (OSError, ValueError) as e:
-            text = str(e)
-            if "lock" in text:
-                raise StoreError(f"{path} is open in another process (is another featurize "
-                                 "writing it?); wait for it, or choose another -o") from None
-            raise StoreError(f"{path} exists but is not a readable HDF5 file ({text}); "
-                             "move it away or pass --overwrite to replace it") from None
-        if _text(f.attrs.get("format", "")) != FORMAT:
+        except StoreError:
+            raise
+        except (KeyError, OSError, RuntimeError, ValueError) as e:  # locked, or damaged anywhere
+            raise StoreError(open_problem(path, e)) from None
+        try:
+            return cls(path, f)
+        except BaseException:
             f.close()
-            raise StoreError(f"{path} exists and is not a binlabel features file; "
-                             "choose another -o or pass --overwrite to replace it")
-        return cls(path, f)
+            raise
 
     def _check(self, items: Sequence, attrs: dict) -> None:
         a = self.f.attrs
@@ -186,12 +195,18 @@ class FeatureStore:
                 raise StoreError(
                     f"{self.path} was made with {name} = {have_s!r}, this run has {name} = {want!r}; "
                     f"{hint}pass --overwrite to replace it, or choose another -o")
-        keys = self.f["items/key"].asstr()[()]
+        try:
+            keys = self.f["items/key"].asstr(errors="surrogateescape")[()] if self.n == len(items) else ()
+        except (KeyError, OSError, RuntimeError) as e:  # the key strings' heap is damaged
+            raise StoreError(open_problem(self.path, e)) from None
         if len(keys) != len(items) or any(k != it.key for k, it in zip(keys, items)):
             raise StoreError(
-                f"{self.path} holds {len(keys)} items, this run has {len(items)} "
+                f"{self.path} holds {self.n} items, this run has {len(items)} "
                 "(or other items: a different --limit?); pass --overwrite to replace it, "
                 "or choose another -o")
+        if self.dim != int(attrs["dim"]):
+            raise StoreError(f"{self.path} holds {self.dim}-d features, the model gives {attrs['dim']}-d: "
+                             "the file is damaged; pass --overwrite to rebuild it, or choose another -o")
 
     @classmethod
     def _create(cls, path: str, items: Sequence, attrs: dict, extra: dict) -> "FeatureStore":
@@ -203,7 +218,7 @@ class FeatureStore:
                 f.attrs["format_version"] = FORMAT_VERSION
                 f.attrs["uuid"] = uuidlib.uuid4().hex
                 for name in ("model", "weights", "preprocess", "box_mode", "refs_path", "refs_sha256"):
-                    f.attrs[name] = str(attrs[name])
+                    f.attrs[name] = _attr(str(attrs[name]))
                 if attrs.get("precision"):
                     f.attrs["precision"] = str(attrs["precision"])
                 f.attrs["context"] = float(attrs["context"])
@@ -218,25 +233,25 @@ class FeatureStore:
                 f.create_dataset("status", (n,), np.int8, dcpl=dc())
                 f.create_dataset("error", (n,), _ERR, dcpl=dc())
                 g = f.create_group("items")
-                g.create_dataset("key", data=np.array([it.key for it in items], dtype=object), dtype=_STR)
-                g.create_dataset("path", data=np.array([it.path for it in items], dtype=object), dtype=_STR)
+                g.create_dataset("key", data=np.array([_raw(it.key) for it in items], dtype=object), dtype=_STR)
+                g.create_dataset("path", data=np.array([_raw(it.path) for it in items], dtype=object), dtype=_STR)
                 box = np.full((n, 4), np.nan, np.float32)
                 for i, it in enumerate(items):
                     if it.box is not None:
                         box[i] = it.box
                 g.create_dataset("box", data=box)
-                meta = [json.dumps(it.meta or {}, ensure_ascii=False, default=str) for it in items]
+                meta = [_raw(json.dumps(it.meta or {}, ensure_ascii=False, default=str)) for it in items]
                 g.create_dataset("meta", data=np.array(meta, dtype=object), dtype=_STR)
                 g.create_dataset("image_size", (n, 2), np.int32, dcpl=dc())
                 sparse = f["error"].id.get_offset(), f["error"].id.get_storage_size()
-            _reserve(tmp, *sparse)
+            reserve(tmp, *sparse)
             os.replace(tmp, path)
         except OSError as e:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
-            raise StoreWriteError(_disk_message(path, e)) from None
+            raise StoreWriteError(disk_message(path, e)) from None
         return cls._reopen(path)
 
     # ------------------------------------------------------------- state
@@ -292,7 +307,7 @@ class FeatureStore:
                 sd[r0:r1] = status[i0:i1]
             self.f.flush()
         except (OSError, RuntimeError) as e:  # h5py raises RuntimeError for a failed flush
-            raise StoreWriteError(_disk_message(self.path, e)) from None
+            raise StoreWriteError(disk_message(self.path, e)) from None
 
     def copy_rows_from(self, other: "FeatureStore") -> int:
         """Copy the finished rows (done or failed) of a shard with the same keys
@@ -318,19 +333,21 @@ class FeatureStore:
             self.f.attrs["complete"] = bool(value)
             self.f.flush()
         except (OSError, RuntimeError) as e:
-            raise StoreWriteError(_disk_message(self.path, e)) from None
+            raise StoreWriteError(disk_message(self.path, e)) from None
 
     def close(self) -> None:
         if self.f.id.valid:
             try:
                 self.f.close()
             except (OSError, RuntimeError) as e:  # a full disk while flushing on close
-                raise StoreWriteError(_disk_message(self.path, e)) from None
+                raise StoreWriteError(disk_message(self.path, e)) from None
 
 
 def stored_attr(path: str, name: str) -> str | None:
     """An attribute of an existing features file, or None (no file, unreadable, not ours):
     lets `--precision auto` resume in the precision the file was started with."""
+    if not_regular(path):  # a FIFO would block the open
+        return None
     try:
         with h5py.File(path, "r", locking=False) as f:
             if _text(f.attrs.get("format", "")) != FORMAT or name not in f.attrs:
@@ -350,57 +367,3 @@ def _open_rw(path: str) -> h5py.File:
     fapl.set_sieve_buf_size(0)
     fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDWR, fapl=fapl)
     return h5py.File(fid)
-
-
-def _reserve(path: str, skip_offset, skip_size) -> None:
-    """Reserve the disk blocks of the file now (the datasets are allocated
-    but sparse), so that a job that starts does not run out of disk hours
-    later; a disk too small fails here, before any work. The ``error`` slots
-    stay sparse: only failed rows use them."""
-    if not hasattr(os, "posix_fallocate"):
-        return
-    size = os.path.getsize(path)
-    if skip_offset is None:
-        skip_offset, skip_size = size, 0
-    fd = os.open(path, os.O_RDWR)
-    try:
-        if skip_offset > 0:
-            os.posix_fallocate(fd, 0, skip_offset)
-        if size > skip_offset + skip_size:
-            os.posix_fallocate(fd, skip_offset + skip_size, size - skip_offset - skip_size)
-    except OSError as e:
-        import errno
-        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            raise OSError(e.errno, f"the file needs {size / 1e6:.1f} MB: {e.strerror}") from None
-        # EOPNOTSUPP/EINVAL: a filesystem without fallocate; blocks come as rows are written
-    finally:
-        os.close(fd)
-
-
-def _remove_partial(path: str) -> None:
-    """Remove creation leftovers of killed runs (never the output itself)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    prefix = os.path.basename(path) + ".partial-"
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for name in names:
-        if name.startswith(prefix):
-            pid = name[len(prefix):]
-            if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
-                continue
-            try:
-                os.unlink(os.path.join(folder, name))
-            except OSError:
-                pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
