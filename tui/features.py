@@ -53,12 +53,12 @@ def _damaged(path, exc: BaseException) -> str:
     text = str(exc).strip("'\" ") or type(exc).__name__
     why = text.split(" (", 1)[1].rstrip(")") if text.startswith("Unable to") and " (" in text else text
     if "file signature not found" in why:
-        return (f"{path}: not an HDF5 file, or its first bytes are damaged (file signature not found); "
-                f"if it is a features file: {_REBUILD}")
+        return (f"{path}: not a readable HDF5 file (file signature not found): another kind of file, "
+                f"or a features file whose first bytes are damaged; if it is one: {_REBUILD}")
     return f"{path}: the file is damaged ({why}). {_REBUILD}"
 
 
-def _inside(f: h5py.File, path, name: str, depth: int = 0):
+def _inside(f: h5py.File, path, name: str, depth: int = 0, shown: str | None = None):
     """The object at ``name`` (None if missing), reached link by link so that no external
     link is ever followed (its target, even a FIFO, is never opened); FeaturesError if its
     data would come from outside the file: an external link on the way, a soft link to one,
@@ -73,20 +73,20 @@ def _inside(f: h5py.File, path, name: str, depth: int = 0):
             obj = obj[part]
         elif kind == h5py.h5l.TYPE_SOFT and depth < 8:
             target = _text(obj.id.links.get_val(b))
-            obj = _inside(f, path, posixpath.join(here, target), depth + 1)
+            obj = _inside(f, path, posixpath.join(here, target), depth + 1, shown or name)
             if obj is None:
                 return None
         else:
             how = ("an external link to " + ":".join(_text(v) for v in obj.id.links.get_val(b))
                    if kind == h5py.h5l.TYPE_EXTERNAL else "a chain of soft links" if depth >= 8
                    else "a user-defined link")
-            raise FeaturesError(f"{path}: dataset {name} is stored outside the file ({how}); "
+            raise FeaturesError(f"{path}: dataset {shown or name} is stored outside the file ({how}); "
                                 f"a features file holds its data itself, so it is not read. {_REBUILD}")
         here = posixpath.join(here, part)
     if isinstance(obj, h5py.Dataset) and (obj.is_virtual or obj.external):
         how = ("a virtual dataset" if obj.is_virtual else
                "external storage in " + ", ".join(_text(e[0]) for e in obj.external))
-        raise FeaturesError(f"{path}: dataset {name} is stored outside the file ({how}); "
+        raise FeaturesError(f"{path}: dataset {shown or name} is stored outside the file ({how}); "
                             f"a features file holds its data itself, so it is not read. {_REBUILD}")
     return obj
 
