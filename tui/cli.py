@@ -123,6 +123,10 @@ def run_tui(args) -> int:
         app.run()
     finally:
         sampler.close()
+        if sampler.unsaved_file is not None:
+            print(f"annotate: the labels file stayed locked; the answers not yet saved are in "
+                  f"{sampler.unsaved_file} and will be recorded the next time annotate opens "
+                  f"{sampler.labels_path}", file=sys.stderr)
     # an error inside the app (Textual printed it) must not look like success to a script
     return app.return_code or 0
 

@@ -248,8 +248,11 @@ class FeatureFile:
         """Why the file now at our path is not the one whose keys we hold (None if it is)."""
         try:
             uuid = _text(h5.attrs.get("uuid", ""))
-            shape = tuple(h5["features"].shape) if "features" in h5 else None
-            rows = h5["status"].shape[0] if "status" in h5 else None
+            if uuid != self.id:      # another file: look no further into it (links, shapes)
+                shape = rows = None
+            else:
+                shape = tuple(h5["features"].shape) if "features" in h5 else None
+                rows = h5["status"].shape[0] if "status" in h5 else None
         except (OSError, KeyError, ValueError) as exc:
             return f"{self.filename} cannot be re-read ({exc})"
         if uuid != self.id or shape != (self.n, self.dim) or rows != self.n:

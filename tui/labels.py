@@ -25,11 +25,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from tui.labels_schema import (ANSWERS, Answer, LabelsError, LabelsMismatch, check_and_create,
-                               check_record_args, connect, is_disk_full, sqlite_error)
+from tui.labels_schema import (ANSWERS, BUSY_TIMEOUT_S, Answer, LabelsBusy, LabelsError,
+                               LabelsMismatch, check_and_create, check_record_args, connect,
+                               is_disk_full, is_locked, sqlite_error)
 from tui.leases import Holder, check_keys, check_ttl
 
-__all__ = ["LabelStore", "Answer", "LabelsMismatch", "LabelsError", "ANSWERS"]
+__all__ = ["LabelStore", "Answer", "LabelsMismatch", "LabelsError", "LabelsBusy", "ANSWERS"]
 
 T = TypeVar("T")
 
@@ -113,11 +114,33 @@ class LabelStore:
             raise LabelsError(f"{self.path}: the label store is closed")
         return self._conn
 
-    def _transact(self, doing: str, body: Callable[[sqlite3.Connection], T]) -> T:
+    @contextmanager
+    def _within(self, wait: float | None) -> Iterator[None]:
+        """Hold the store (and SQLite's busy wait) for at most `wait` seconds, else raise
+        LabelsBusy; None: the usual BUSY_TIMEOUT_S. For callers that must not freeze."""
+        if wait is None:
+            with self._lock:
+                yield
+            return
+        if not self._lock.acquire(timeout=max(0.0, wait)):
+            raise LabelsBusy(f"{self.path}: busy in this process (another write is waiting)")
+        try:
+            conn = self._connection()
+            conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+            try:
+                yield
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        finally:
+            self._lock.release()
+
+    def _transact(self, doing: str, body: Callable[[sqlite3.Connection], T],
+                  wait: float | None = None) -> T:
         """Run body in one IMMEDIATE transaction (the write lock is taken up front, so
         busy_timeout applies). On a full disk, checkpoint and truncate the WAL (it holds many
-        copies of the same pages) and try once more before reporting it."""
-        with self._lock:
+        copies of the same pages) and try once more before reporting it. With `wait`, a
+        file locked for longer raises LabelsBusy (nothing written)."""
+        with self._within(wait):
             conn = self._connection()
             for attempt in (1, 2):
                 try:
@@ -135,6 +158,8 @@ class LabelStore:
                         raise
                     if attempt == 1 and is_disk_full(exc) and self._shrink_wal(conn):
                         continue
+                    if wait is not None and is_locked(exc):
+                        raise LabelsBusy(f"{self.path}: locked by another process") from exc
                     raise self._error(exc, doing) from exc
             raise AssertionError("unreachable")
 
@@ -147,8 +172,8 @@ class LabelStore:
         return busy == 0
 
     @contextmanager
-    def _read(self, doing: str) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+    def _read(self, doing: str, wait: float | None = None) -> Iterator[sqlite3.Connection]:
+        with self._within(wait):
             conn = self._connection()
             try:
                 yield conn
@@ -207,30 +232,35 @@ class LabelStore:
     # ---- answers --------------------------------------------------------------------------
 
     def record(self, key: str, answer: str, prob: float | None = None,
-               model_version: int | None = None, strategy: str | None = None) -> Answer:
-        """Append an answer; it is committed and on disk when this returns."""
+               model_version: int | None = None, strategy: str | None = None, *,
+               at: float | None = None, wait: float | None = None,
+               annotator: str | None = None, session: str | None = None) -> Answer:
+        """Append an answer; it is committed and on disk when this returns. `at`: when it was
+        given (default now); `wait`: raise LabelsBusy rather than wait longer for a lock;
+        `annotator`, `session`: whose it is, when not this store's (answers saved aside)."""
         prob, model_version = check_record_args(key, answer, prob, model_version, strategy)
-        now = time.time()
+        now = time.time() if at is None else float(at)
+        who = annotator or self.annotator
+        session = session or self.session
 
         def body(conn):
             row_id = conn.execute(
                 "INSERT INTO answers (key, answer, annotator, time, prob, model_version, "
                 "strategy, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, answer, self.annotator, now, prob, model_version, strategy,
-                 self.session)).lastrowid
+                (key, answer, who, now, prob, model_version, strategy, session)).lastrowid
             rev = self._bump(conn)
             conn.execute("INSERT OR REPLACE INTO current VALUES (?, ?, ?, ?)",
                          (key, row_id, answer, rev + 1))
             return row_id, rev
 
-        with self._lock:  # _after_bump too, for a store shared by threads
-            row_id, rev = self._transact("recording an answer", body)
+        with self._within(wait):  # _after_bump too, for a store shared by threads
+            row_id, rev = self._transact("recording an answer", body, wait)
             self._after_bump(rev)
             self._since_checkpoint += 1
-        return Answer(row_id, key, answer, self.annotator, now, prob, model_version, strategy,
-                      None, self.session)
+        return Answer(row_id, key, answer, who, now, prob, model_version, strategy, None,
+                      session)
 
-    def undo(self) -> Answer | None:
+    def undo(self, wait: float | None = None) -> Answer | None:
         """Mark this session's latest answer not yet undone as undone; None if none is left.
 
         This session's, not this annotator's: two people on one login (or one person in
@@ -252,8 +282,8 @@ class LabelStore:
                          (key, *(prev or (None, None)), rev + 1))
             return row, rev
 
-        with self._lock:
-            row, rev = self._transact("undoing an answer", body)
+        with self._within(wait):
+            row, rev = self._transact("undoing an answer", body, wait)
             if row is None:
                 return None
             self._after_bump(rev)
@@ -312,9 +342,9 @@ class LabelStore:
             return [Answer(*r) for r in conn.execute(
                 f"SELECT {_COLS} FROM answers {where} ORDER BY id")]
 
-    def history(self, key: str) -> list[Answer]:
+    def history(self, key: str, wait: float | None = None) -> list[Answer]:
         """Every answer given to one item, undone ones included, oldest first."""
-        with self._read("reading an item's history") as conn:
+        with self._read("reading an item's history", wait) as conn:
             return [Answer(*r) for r in conn.execute(
                 f"SELECT {_COLS} FROM answers WHERE key = ? ORDER BY id", (key,))]
 
@@ -350,19 +380,20 @@ class LabelStore:
 
     # ---- leases ---------------------------------------------------------------------------
 
-    def claim(self, keys: Iterable[str], ttl: float = 120.0) -> list[str]:
+    def claim(self, keys: Iterable[str], ttl: float = 120.0,
+              wait: float | None = None) -> list[str]:
         """Lease those of keys that no one else holds (renewing ours); return them in order.
 
         Read labels() after claiming, not before: an item answered and released by someone
         else between the two reads is then seen as answered. Re-claim within ttl to keep
         a lease; a lease also dies with its process (pid checked on this host)."""
         keys, ttl = check_keys(keys), check_ttl(ttl)
-        return self._transact("claiming items", lambda c: self._holder.claim(c, keys, ttl))
+        return self._transact("claiming items", lambda c: self._holder.claim(c, keys, ttl), wait)
 
-    def release(self, keys: Iterable[str] | None = None) -> None:
+    def release(self, keys: Iterable[str] | None = None, wait: float | None = None) -> None:
         """Give back our leases on keys (all of ours if None)."""
         keys = None if keys is None else check_keys(keys)
-        self._transact("releasing items", lambda c: self._holder.release(c, keys))
+        self._transact("releasing items", lambda c: self._holder.release(c, keys), wait)
 
     def leased_by_others(self) -> set[str]:
         """Keys with a live lease held by another owner (another process or window)."""

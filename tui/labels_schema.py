@@ -124,6 +124,10 @@ class LabelsError(RuntimeError):
     """A labels file that cannot be used; the message names the file and what to do."""
 
 
+class LabelsBusy(LabelsError):
+    """The labels file stayed locked longer than the caller would wait; nothing was written."""
+
+
 class LabelsMismatch(LabelsError):
     """The labels file belongs to another features file (by identity, not by path)."""
 
@@ -151,6 +155,13 @@ def sqlite_error(path: Path, exc: sqlite3.Error, doing: str) -> LabelsError:
             f"{BUSY_TIMEOUT_S:.0f} s while {doing}; nothing was written. Check for a "
             f"stuck process using this file and try again.")
     return LabelsError(f"{path}: SQLite error while {doing}: {msg}")
+
+
+def is_locked(exc: BaseException) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc) \
+        or "busy" in str(exc)
 
 
 def is_damaged(exc: BaseException) -> bool:

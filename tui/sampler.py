@@ -28,10 +28,14 @@ import numpy as np
 from tui import ranking
 from tui import strategies as S
 from tui.features import FeatureFile, prepare_dot
-from tui.labels import LabelStore
+from tui.labels import LabelsBusy, LabelStore
+from tui.labels_schema import BUSY_TIMEOUT_S
+from tui.pending import PendingWriter, Unsaved, replay_saved
 from tui.quality import prequential
 from tui.trainer import DEFAULT_C, BackgroundLoop, Fitter, LinearModel, RowCache
 
+RECORD_WAIT_S = 0.25     # a key waits at most this for the labels file, then queues its answer
+LEASE_WAIT_S = 2.0       # leases are best effort: the background never waits longer for them
 REFRESH_S = 5.0          # re-read the status column this often while featurize writes
 _ANSWER = {True: "pos", False: "neg", None: "skip", "pos": "pos", "neg": "neg", "skip": "skip"}
 
@@ -66,6 +70,9 @@ class Sampler:
         self.store = LabelStore(self.labels_path, features_id=f.id,
                                 has_key=f.__contains__, annotator=annotator, attach=attach,
                                 session=session)
+        self.replayed = replay_saved(self.store)   # answers an earlier run could not write
+        self._unsaved = PendingWriter(self.store, self._written)
+        self.unsaved_file: Path | None = None
         self.strategy, self.target, self.random_share = strategy, target, float(random_share)
         self.queue_size, self.lease_ttl, self.keep_ahead = queue_size, lease_ttl, keep_ahead
         self._rng = np.random.default_rng([seed, 1])     # fallback picks, under the lock
@@ -132,7 +139,18 @@ class Sampler:
             version = self._model.version if self._model is not None else None
             strat = self._current[1] if self._current and self._current[0] == i else \
                 next((s for j, s in self._queue if j == i), "manual")
-        a = self.store.record(key, _ANSWER[answer], prob=prob, model_version=version, strategy=strat)
+        a = None
+        if not len(self._unsaved):        # else queue behind them: answers keep their order
+            try:
+                a = self.store.record(key, _ANSWER[answer], prob=prob, model_version=version,
+                                      strategy=strat, wait=RECORD_WAIT_S)
+            except LabelsBusy:
+                pass
+        if a is None:  # the file is locked: go on, the background writer saves it in order
+            item = Unsaved(key, _ANSWER[answer], prob, version, strat, time.time(),
+                           self.store.annotator, self.store.session)
+            a = item.entry = item.provisional()
+            self._unsaved.add(item)
         with self._lock:
             self._local_writes += 1
             self._apply(i, a.answer, a)
@@ -142,18 +160,31 @@ class Sampler:
         return a
 
     def undo(self) -> str | None:
-        """Undo this session's latest answer; its item is shown next. Returns its key."""
-        a = self.store.undo()
-        if a is None:
-            return None
-        if self.features.get_index(a.key) is not None:   # shown again: lease it like any pick
-            for i in self.features.indices_of(self.store.claim([a.key], self.lease_ttl)):
-                self._claimed.add(int(i))
-        left = [h for h in self.store.history(a.key) if h.undone_at is None]
+        """Undo this session's latest answer; its item is shown next. Returns its key.
+        Raises LabelsBusy (nothing changed) when the labels file stays locked."""
+        item = self._unsaved.pop_last()          # not written yet: taking it back is enough
+        if item is not None:
+            a = item.entry
+            left = [h for h in self.store.history(a.key, wait=RECORD_WAIT_S)
+                    if h.undone_at is None]
+            left += [u.entry for u in self._unsaved.items() if u.key == a.key]
+        else:
+            a = self.store.undo(wait=RECORD_WAIT_S)
+            if a is None:
+                return None
+            if self.features.get_index(a.key) is not None:   # shown again: lease it
+                try:
+                    for i in self.features.indices_of(
+                            self.store.claim([a.key], self.lease_ttl, wait=RECORD_WAIT_S)):
+                        self._claimed.add(int(i))
+                except LabelsBusy:
+                    pass                                     # leased at the next ranking
+            left = [h for h in self.store.history(a.key, wait=RECORD_WAIT_S)
+                    if h.undone_at is None]
         with self._lock:
             self._local_writes += 1
             i = self.features.get_index(a.key)
-            self._log = [x for x in self._log if x.id != a.id]
+            self._log = [x for x in self._log if x is not a and (a.id is None or x.id != a.id)]
             if i is not None:
                 self._answered[i] = False
                 self._labels.pop(a.key, None)
@@ -227,15 +258,22 @@ class Sampler:
                "training": self._loop.busy, "strategy": self.strategy, "target": self.target,
                "random_share": self.random_share, "positives_left": pos_left,
                "error": str(self._loop.error) if self._loop.error else None,
-               "features_notice": self.features.replaced}
+               "features_notice": self.features.replaced,
+               "unsaved": len(self._unsaved), "unsaved_why": self._unsaved.error}
         out.update(prequential(log))
         return out
 
     def close(self) -> None:
+        """Stop the background work, write the answers still queued (waiting for a locked
+        file up to its busy timeout; what is left goes to `unsaved_file`) and close."""
         if self._closed:
             return
         self._closed = True
         self._loop.stop()
+        if len(self._unsaved) and not self._unsaved.flush(BUSY_TIMEOUT_S):
+            self._unsaved.stop()
+            self.unsaved_file = self._unsaved.save(self.store.path, self.store.session)
+        self._unsaved.stop()
         self.store.close()                    # releases our leases
         self.features.close()
 
@@ -268,8 +306,16 @@ class Sampler:
             if self._load_labels_once(writes):
                 return
 
+    def _written(self, item: Unsaved, written) -> None:
+        """The background writer saved a queued answer: the log holds the real row now."""
+        with self._lock:
+            self._log = [written if x is item.entry else x for x in self._log]
+
     def _load_labels_once(self, writes: int) -> bool:
+        unsaved = self._unsaved.items()          # before the read: a write between is in both
         log = self.store.answers()
+        seen = {(a.key, a.time, a.session) for a in log}
+        log += [u.entry for u in unsaved if (u.key, u.at, u.session) not in seen]
         labels = {}
         for a in log:
             labels[a.key] = a.answer
@@ -316,7 +362,7 @@ class Sampler:
             return None
         for i in S.random(self.features.n, 8, self._rng, cand):
             i = int(i)
-            if self.store.claim([self.features.key(i)], self.lease_ttl):
+            if self._claim([self.features.key(i)], RECORD_WAIT_S):   # in the UI thread
                 self._claimed.add(i)
                 if self.store.changed():           # a teammate may have answered it and let go
                     self._load_labels()
@@ -355,8 +401,16 @@ class Sampler:
         elif self._starving() and (leased := self._leases_changed()) is not None:
             self._rebuild(fit=False, leased=leased)    # take up items whose leases died
         elif self._claimed and time.monotonic() - self._claimed_at > self.lease_ttl / 3:
-            self.store.claim([self.features.key(i) for i in sorted(self._claimed)], self.lease_ttl)
+            self._claim([self.features.key(i) for i in sorted(self._claimed)])
             self._claimed_at = time.monotonic()
+
+    def _claim(self, keys: list[str], wait: float | None = None) -> list[str]:
+        """Lease keys; while the labels file stays locked (no one can lease or answer
+        then), go on without the leases rather than stall the queue or the screen."""
+        try:
+            return self.store.claim(keys, self.lease_ttl, wait=wait or LEASE_WAIT_S)
+        except LabelsBusy:
+            return list(keys)
 
     def _starving(self) -> bool:
         """Nothing to show though items are left: every free one was leased by others."""
@@ -430,7 +484,7 @@ class Sampler:
         want = keep + [i for i, _ in queue[:self.queue_size + 1]]
         renew = time.monotonic() - self._claimed_at > self.lease_ttl / 3
         ask = want if renew else [i for i in want if i not in self._claimed]
-        granted = set(f.indices_of(self.store.claim([f.key(i) for i in ask], self.lease_ttl))) \
+        granted = set(f.indices_of(self._claim([f.key(i) for i in ask]))) \
             if ask else set()
         if renew:
             self._claimed_at = time.monotonic()
@@ -459,4 +513,7 @@ class Sampler:
             stale = (stale | self._claimed - got) - live
             self._claimed = got | live | (set() if release_now else stale)
         if release_now and stale:
-            self.store.release([f.key(i) for i in stale])
+            try:
+                self.store.release([f.key(i) for i in stale], wait=LEASE_WAIT_S)
+            except LabelsBusy:
+                pass                                 # they run out by themselves (ttl)

@@ -172,6 +172,13 @@ class SidePanel(Widget):
         if training:
             t.append(" training…", "yellow")
         t.append("\n")
+        if s.get("unsaved"):
+            n = s["unsaved"]
+            t.append_text(literal_text(
+                f"{n} answer{'s' if n != 1 else ''} not saved yet "
+                f"({s.get('unsaved_why') or 'writing'}); retrying in the background, "
+                f"in order", "bold yellow"))
+            t.append("\n")
         if s.get("features_notice"):
             t.append_text(literal_text(s["features_notice"], "yellow"))
             t.append("\n")
