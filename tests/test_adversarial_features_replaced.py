@@ -85,3 +85,33 @@ async def test_answers_go_to_the_item_shown_after_the_file_is_replaced(tmp_path,
         text = panel_text(app)
         assert "was replaced by another featurize run" in text and "Restart annotate" in text
         assert app.is_running and sampler.stats()["error"] is None
+
+
+@sync
+async def test_waiting_for_featurize_is_said_and_the_first_rows_show_when_they_land(
+        tmp_path, monkeypatch):
+    """Before featurize's first batch the app said "Every item has an answer"."""
+    import tui.sampler as sampler_mod
+
+    monkeypatch.setattr(sampler_mod, "REFRESH_S", 0.1)
+    src, _ = make_pool(tmp_path / "pool", n_files=6, n_boxes=0)
+    pool = read_pool(src)
+    n = len(pool["paths"])
+    features = tmp_path / "features.h5"
+    write_rows(features, pool, np.arange(n), status=np.zeros(n, np.int8), complete=False)
+    async with annotating(features, labels=str(tmp_path / "l.sqlite")) as (sampler, app, pilot):
+        t0 = time.monotonic()
+        while "Waiting for featurize: 0 of 6" not in panel_text(app):
+            assert time.monotonic() - t0 < 20, panel_text(app)
+            await pilot.pause(0.1)
+        assert "Every item has an answer" not in panel_text(app)
+        # featurize's first batch, from another process as featurize would write it
+        import subprocess
+        import sys
+
+        subprocess.run([sys.executable, "-c", (
+            "import h5py, sys\n"
+            "with h5py.File(sys.argv[1], 'r+', locking=False) as f:\n"
+            "    f['status'][:2] = 1\n"), str(features)], check=True, timeout=60)
+        shown = await wait_displayed(app, pilot)
+        assert sampler.features.index_of(shown) in (0, 1)

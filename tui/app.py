@@ -168,10 +168,17 @@ class AnnotateApp(App[None]):
         if self.current is None:
             self.side.info = None
             left = self.sampler.stats().get("left", 0)
-            self.side.status = (
-                f"The {left} items left are on teammates' screens; the next one freed shows "
-                f"here. Backspace undoes, Q quits." if left else
-                "Every item has an answer. Backspace undoes, Q quits.")
+            f = self.sampler.features
+            done = int(f.done.sum())
+            if left:
+                self.side.status = (f"The {left} items left are on teammates' screens; the "
+                                    f"next one freed shows here. Backspace undoes, Q quits.")
+            elif not f.complete and done < f.n:
+                self.side.status = (f"Waiting for featurize: {done} of {f.n} items featurized "
+                                    f"so far, all answered; the next ones show here as they "
+                                    f"land. Q quits.")
+            else:
+                self.side.status = "Every item has an answer. Backspace undoes, Q quits."
             self._want()
             return
         if self._show_if_ready():
