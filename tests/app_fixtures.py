@@ -144,3 +144,19 @@ def current_labels(labels_path) -> dict[str, str]:
 
 def panel_text(app) -> str:
     return app.side.render().plain
+
+
+def screen_text(app) -> list[str]:
+    """The whole screen as Textual composes it for the terminal (dialogs over the app
+    included), one string per row: what the person sees, not what a widget believes."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system="truecolor", record=True, legacy_windows=False,
+                      safe_box=False)
+    console.print(app.screen._compositor.render_update(
+        full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False).splitlines()

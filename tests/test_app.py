@@ -347,3 +347,28 @@ async def test_size_and_sharpness_settings_reach_the_image_pane(pool):
     async with annotating(features, app_kw={"max_px": 300, "colors": 16}) as (sampler, app, pilot):
         await wait_displayed(app, pilot)
         assert (app.pane.max_px, app.pane.palette) == (300, 16)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (90, 26), (120, 40)])
+def test_help_shows_every_key_and_what_it_does(pool, size):
+    """A snapshot once held an empty 4x2 help box: read the words on screen instead."""
+    from app_fixtures import screen_text
+
+    from tui.help_screen import KEYS
+
+    features, _ = pool
+
+    async def run():
+        async with annotating(features, size=size) as (sampler, app, pilot):
+            await wait_displayed(app, pilot)
+            await pilot.press("question_mark")
+            await pilot.pause(0.3)
+            text = "\n".join(screen_text(app))
+            for key, what in KEYS:
+                assert what.split(":")[0][:20] in text, (key, text)
+            assert "Escape, ? or Q closes this help." in text
+            await pilot.press("escape")
+            await pilot.pause(0.3)
+            assert "closes this help" not in "\n".join(screen_text(app))
+
+    asyncio.run(run())

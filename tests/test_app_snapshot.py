@@ -15,10 +15,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from app_fixtures import current_labels, halfcell, make_pool, panel_text, wait_displayed
+from app_fixtures import (current_labels, halfcell, make_pool, panel_text, screen_text,
+                          wait_displayed)
 
 from tui.app import AnnotateApp
-from tui.help_screen import HelpScreen
+from tui.help_screen import KEYS, HelpScreen
 from tui.sampler import Sampler, default_labels_path
 
 POOL = Path(tempfile.gettempdir()) / f"binlabel-snapshot-pool-{getpass.getuser()}"
@@ -70,5 +71,9 @@ def test_help(snap_compare, sampler):
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("d")  # refused while the help is open
         assert current_labels(default_labels_path(sampler.features.filename)) == {}
+        await pilot.pause(0.2)
+        text = "\n".join(screen_text(app))   # the picture must hold the words, not a box
+        for _, what in KEYS:
+            assert what in text, what
 
     assert snap_compare(app, terminal_size=(90, 26), run_before=run_before)

@@ -17,7 +17,7 @@ KEYS = [
     ("A  ←", "negative: the item is not what you look for"),
     ("D  →", "positive: the item is what you look for"),
     ("S  Space", "skip: no answer, shown again later"),
-    ("Backspace", "undo the latest answer (many levels, also after a restart)"),
+    ("Backspace", "undo this session's latest answer (many levels)"),
     ("P", "show or hide the model's probability for this item"),
     ("Z", "whole image with the box, or the crop around the box"),
     ("M", "next strategy: entropy → maxprob → random"),
