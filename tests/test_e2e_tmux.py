@@ -96,3 +96,34 @@ def test_late_terminal_replies_are_never_answers(tmp_path):
         assert list(current_labels(labels_path).values()) == ["pos"]
     finally:
         term.close()
+
+
+def test_panel_lines_never_linger_after_the_panel_shrinks(tmp_path):
+    """Press N (a two-line status appears), then answer: the panel is two lines shorter,
+    and the rows below its new end must be repainted blank, not keep old lines (tmux and
+    xterm showed "positives left" twice)."""
+    import re
+
+    features, keys = make_pool(tmp_path / "pool", n_files=60)
+    n = len(keys)
+    term = Tmux("shrink", annotate_cmd(features, "--graphics", "unicode"), 120, 40)
+    try:
+        term.wait_for(lambda s: f"of {n}" in s and counts(s), what="the first item")
+        want = [0, 0, 0, n]
+        for key in "dadannnddd":
+            if key == "n":
+                term.keys("n")
+                term.wait_for(lambda s: "more like this" in s, what="the N status")
+                continue
+            want[0 if key == "d" else 1] += 1
+            want[3] -= 1
+            term.keys(key)
+            screen = term.wait_for(lambda s: counts(s) == tuple(want), what=f"counts {want}")
+        time.sleep(1.0)                           # the panel's next refreshes land too
+        screen = term.screen()
+        for line in ("positives left", "strategy ", "model ", "last 100/500", "box "):
+            assert screen.count(line) == 1, (line, screen)
+        assert len(re.findall(r"item \d+ of", screen)) == 1, screen
+        assert len(re.findall(r"pos \d+\s+neg \d+", screen)) == 1, screen
+    finally:
+        term.close()

@@ -108,6 +108,9 @@ class SidePanel(Widget):
         self._strips = new
         width = self.size.width
         changed = [y for y, line in enumerate(new) if y >= len(old) or line != old[y]]
+        # Fewer lines than before (a status line gone): the rows below the new last line
+        # still show the old lines until they are repainted blank.
+        changed += range(len(new), len(old))
         for y in changed:
             super().refresh(Region(0, y, width, 1))
         if not changed and old is self._painted_strips:  # the screen already shows these lines
