@@ -315,8 +315,12 @@ class ImagePane(Widget):
         self.writes += len(item.sixel)
         # control segments: zero width for Textual's cropping, written as they are
         ctl = ((ControlType.CURSOR_FORWARD, 0),)
+        # After the sixel the cursor goes back to where this line's text ended: a full
+        # repaint (a dialog closed) writes the rows one after another, so a cursor left
+        # below the pane put the next row on the footer and scrolled the screen.
+        back = Control.move_to(region.x + crop.right, region.y + crop.bottom - 1)
         segs = [blank,
                 Segment(Control.move_to(region.x, region.y).segment.text, _NULL),
                 Segment(item.sixel, _NULL, ctl),
-                Segment(Control.move_to(region.right, region.bottom).segment.text, _NULL)]
+                Segment(back.segment.text, _NULL)]
         return [Strip([blank], crop.width)] * (crop.height - 1) + [Strip(segs, crop.width)]
