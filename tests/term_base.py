@@ -136,7 +136,7 @@ def start_xvfb(screen=(1600, 1000)) -> tuple[subprocess.Popen, str]:
     n = free_display()
     proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", f"{screen[0]}x{screen[1]}x24",
                              "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, preexec_fn=lambda: die_with_parent(15))
     sock, t0 = Path(f"/tmp/.X11-unix/X{n}"), time.monotonic()
     while not sock.exists():
         if time.monotonic() - t0 > 20 or proc.poll() is not None:
@@ -172,6 +172,15 @@ def namespace_pids(pid: int) -> tuple[str, list[int]]:
             except OSError:
                 pass
     return ns, pids
+
+
+def die_with_parent(sig: int = 9) -> None:
+    """preexec_fn: send `sig` to this child when the test process dies, so that a killed pytest
+    leaves no terminal (and so no namespace's mounts) behind. SIGKILL by default: `unshare
+    --fork` ignores SIGTERM, and its --kill-child passes SIGTERM on to the terminal."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(sig))  # PR_SET_PDEATHSIG
 
 
 def children(pid: int) -> list[int]:

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from term_base import (TRIXIE_ROOT, Terminal, end_namespace, namespace_pids, root_missing,
-                       stop)
+from term_base import (TRIXIE_ROOT, Terminal, die_with_parent, end_namespace, namespace_pids,
+                       root_missing, stop)
 
 FONT, FONT_SIZE = "DejaVu Sans Mono", 11
 USER_UID = 1000  # `binlabel` inside the root: sway refuses root
@@ -69,8 +69,11 @@ chroot "$ROOT" env -i XDG_RUNTIME_DIR="$D/run" WAYLAND_DISPLAY=wayland-1 HOME=/r
   LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin \
   foot -c "$D/foot.ini" --app-id binlabel --window-size-chars "$3x$4" \
   chroot /host env TERMINFO="$ROOT/usr/share/terminfo" LANG=C.UTF-8 PATH="$HOSTPATH" \
-  bash -c "$5"
-kill $SWAY; wait
+  bash -c "$5" &
+FOOT=$!
+trap 'kill $FOOT $SWAY 2>/dev/null' TERM HUP
+wait $FOOT
+kill $SWAY 2>/dev/null; wait
 """
 
 
@@ -102,7 +105,8 @@ class Foot(Terminal):
         self.proc = subprocess.Popen(
             ["unshare", "--mount", "--kill-child=SIGTERM", "bash", "-c", LAUNCH, "launch",
              str(TRIXIE_ROOT), self.dir, str(cols), str(rows), command],
-            env=env, stdout=open(self.host_dir / "launch.log", "wb"), stderr=subprocess.STDOUT)
+            env=env, stdout=open(self.host_dir / "launch.log", "wb"), stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent)
         try:
             self._wait_ready()
         except BaseException:

@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from term_base import (TRIXIE_ROOT, Terminal, children, crop_png, end_namespace, missing_tools,
-                       namespace_pids, root_missing, start_xvfb, stop, xdotool_key)
+from term_base import (TRIXIE_ROOT, Terminal, children, crop_png, die_with_parent,
+                       end_namespace, missing_tools, namespace_pids, root_missing, start_xvfb,
+                       stop, xdotool_key)
 
 FONT, FONT_SIZE = "DejaVu Sans Mono", 11
 KITTY = TRIXIE_ROOT / "usr/bin/kitty"
@@ -79,7 +80,8 @@ class Kitty(Terminal):
         self.kitty = subprocess.Popen(
             ["unshare", "--mount", "--kill-child=SIGTERM", "bash", "-c", LAUNCH, "launch",
              str(TRIXIE_ROOT), self.display, self.socket, str(cols), str(rows), command],
-            env=env, stdout=open(self.tmp / "kitty.log", "wb"), stderr=subprocess.STDOUT)
+            env=env, stdout=open(self.tmp / "kitty.log", "wb"), stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent)
         try:
             self._wait_window()
         except BaseException:
