@@ -136,7 +136,10 @@ class Terminal(XtermSession):
                        timeout=20, capture_output=True)
         cw, ch = self.cell_px()
         rgb = np.asarray(Image.open(path).convert("RGB"))
-        return rgb[BORDER:BORDER + self.rows * ch, BORDER:BORDER + self.cols * cw]
+        cells = np.ascontiguousarray(rgb[BORDER:BORDER + self.rows * ch,
+                                         BORDER:BORDER + self.cols * cw])
+        Image.fromarray(cells).save(path)  # the file holds what is returned
+        return cells
 
     def cell_px(self) -> tuple[int, int]:
         return self._hints()["resize increment"]

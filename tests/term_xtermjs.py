@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import fcntl
+import importlib.util
 import os
 import shutil
 import signal
@@ -34,7 +35,8 @@ import numpy as np
 
 CHROMIUM = os.environ.get("BINLABEL_CHROMIUM", "/usr/bin/chromium")
 XTERMJS = Path(os.environ.get("BINLABEL_XTERMJS", "/var/cache/binlabel/xtermjs")) / "node_modules"
-FILES = {"css": XTERMJS / "@xterm/xterm/css/xterm.css", "xterm": XTERMJS / "@xterm/xterm/lib/xterm.js",
+FILES = {"css": XTERMJS / "@xterm/xterm/css/xterm.css",
+         "xterm": XTERMJS / "@xterm/xterm/lib/xterm.js",
          "image": XTERMJS / "@xterm/addon-image/lib/addon-image.js",
          "webgl": XTERMJS / "@xterm/addon-webgl/lib/addon-webgl.js"}
 FONT = "DejaVu Sans Mono"
@@ -74,13 +76,16 @@ START = """([cols, rows, font, size, renderer]) => {
 
 TEXT = """() => { const b = term.buffer.active, out = [];
   for (let i = 0; i < term.rows; i++) {
-    const line = b.getLine(b.viewportY + i); out.push(line ? line.translateToString(true) : '');
+    const line = b.getLine(b.viewportY + i);  // a line keeps cells beyond a shrunk width
+    out.push(line ? line.translateToString(true, 0, term.cols) : '');
   }
   return out; }"""
 
-CELL = """() => { const c = term._core._renderService.dimensions.css.cell;
-  const r = document.querySelector('.xterm-screen').getBoundingClientRect();
-  return [c.width, c.height, r.width / term.cols, r.height / term.rows]; }"""
+CELL = """() => { const r = document.querySelector('.xterm-screen').getBoundingClientRect();
+  let w = r.width / term.cols, h = r.height / term.rows;
+  try { const c = term._core._renderService.dimensions.css.cell; w = c.width; h = c.height; }
+  catch (e) {}  // a private field: the element's size per cell is the fallback
+  return [w, h]; }"""
 
 
 def missing() -> str | None:
@@ -90,9 +95,7 @@ def missing() -> str | None:
     absent = [str(p) for p in FILES.values() if not p.exists()]
     if absent:
         return f"missing {', '.join(absent)} (.ci/terminals-xtermjs.sh installs them from npm)"
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         return "no Python package playwright (pip install playwright; the test extra has it)"
     if shutil.which("fc-list") and FONT not in subprocess.run(
             ["fc-list", ":family"], capture_output=True, text=True).stdout:
@@ -209,7 +212,7 @@ class Terminal:
         return np.asarray(Image.open(path).convert("RGB"))
 
     def cell_px(self) -> tuple[int, int]:
-        w, h, _, _ = self._call(self.page.evaluate(CELL))
+        w, h = self._call(self.page.evaluate(CELL))
         return round(w), round(h)  # as xterm.js answers CSI 16 t (whole pixels with WebGL)
 
     def resize(self, cols: int, rows: int) -> None:
