@@ -10,6 +10,7 @@ and `.ci/terminals-tmux35.sh` (tmux 3.5a); see NOTES.md, "Real terminals".
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import shutil
 import subprocess
@@ -21,12 +22,14 @@ import numpy as np
 KEYS = ("Escape", "BackSpace", "Left", "Right", "space", "Return", "ctrl+l")
 TRIXIE_ROOT = Path(os.environ.get("BINLABEL_TRIXIE_ROOT", "/var/cache/binlabel/trixie-root"))
 TMUX35_DIR = Path(os.environ.get("BINLABEL_TMUX35", "/var/cache/binlabel/tmux35"))
-# name -> (module, class name)
+# name -> (module, class name); the last two are fixtures of the same interface kept elsewhere
 TERMINALS = {
     "kitty": ("term_kitty", "Kitty"),
     "foot": ("term_foot", "Foot"),
     "tmux35-xterm": ("term_tmux35", "Tmux35Xterm"),
     "tmux35-kitty": ("term_tmux35", "Tmux35Kitty"),
+    "xterm": ("term_xterm", "Terminal"),
+    "xtermjs": ("term_xtermjs", "Terminal"),
 }
 
 
@@ -98,9 +101,10 @@ def missing(name: str) -> str | None:
     """Why terminal `name` cannot start here, or None if it can."""
     try:
         module = _module(name)
+        takes_name = bool(inspect.signature(module.missing).parameters)
+        return module.missing(name) if takes_name else module.missing()
     except ImportError as e:
-        return f"no fixture module: {e}"
-    return module.missing(name)
+        return f"{name}: cannot import its fixture: {e}"
 
 
 def open_terminal(name: str, command: str, cols: int = 120, rows: int = 40) -> Terminal:
@@ -160,9 +164,8 @@ def stop(*procs) -> None:
                 proc.wait(5)
 
 
-def namespace_pids(pid: int) -> tuple[str, list[int]]:
-    """(mount namespace of `pid`, every pid in it): the processes a private namespace holds."""
-    ns = os.readlink(f"/proc/{pid}/ns/mnt")
+def pids_in(ns: str) -> list[int]:
+    """Every process in mount namespace `ns`."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -171,7 +174,13 @@ def namespace_pids(pid: int) -> tuple[str, list[int]]:
                     pids.append(int(entry.name))
             except OSError:
                 pass
-    return ns, pids
+    return pids
+
+
+def namespace_pids(pid: int) -> tuple[str, list[int]]:
+    """(mount namespace of `pid`, every pid in it): the processes a private namespace holds."""
+    ns = os.readlink(f"/proc/{pid}/ns/mnt")
+    return ns, pids_in(ns)
 
 
 def die_with_parent(sig: int = 9) -> None:
@@ -194,21 +203,10 @@ def children(pid: int) -> list[int]:
 def end_namespace(ns: str, timeout: float = 10.0) -> None:
     """End the processes left in private mount namespace `ns` (ours: started by a fixture), so
     that the namespace and its mounts go away."""
-    def left():
-        out = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.readlink(entry / "ns" / "mnt") == ns:
-                        out.append(int(entry.name))
-                except OSError:
-                    pass
-        return out
-
     if ns == os.readlink("/proc/self/ns/mnt"):
         raise ValueError("not a private namespace: refusing to end its processes")
     t0, sig = time.monotonic(), 15
-    while pids := left():
+    while pids := pids_in(ns):
         for pid in pids:
             try:
                 os.kill(pid, sig)

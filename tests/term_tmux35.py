@@ -54,11 +54,11 @@ def tmux_missing() -> str | None:
 def missing(name: str = "tmux35-xterm") -> str | None:
     if reason := tmux_missing():
         return reason
-    outer = _outer(name)
     try:
-        reason = outer.missing()
-    except TypeError:
-        reason = outer.missing(outer.__name__)
+        outer = _outer(name)
+    except ImportError as e:
+        return f"outer terminal: cannot import its fixture: {e}"
+    reason = outer.missing() if outer.__name__ == "term_xterm" else outer.missing("kitty")
     return f"outer terminal: {reason}" if reason else None
 
 

@@ -12,11 +12,14 @@ import time
 import numpy as np
 import pytest
 from app_fixtures import current_labels, make_pool, query_labels
-from term_base import TERMINALS, missing, open_terminal, plain
+from term_base import missing, open_terminal, plain
 from tmux_fixtures import annotate_cmd
 
 pytestmark = pytest.mark.slow
 COLS, ROWS, SIDE = 120, 40, 34
+# the fixtures of tests/term_kitty.py, term_foot.py, term_tmux35.py (xterm and xterm.js have
+# their own smoke tests)
+NAMES = ["kitty", "foot", "tmux35-xterm", "tmux35-kitty"]
 
 
 def wait(predicate, timeout, what):
@@ -39,7 +42,7 @@ def dump(name: str, when: str, lines: list[str]) -> None:
     print("\n".join(f"{i:2d}|{line}" for i, line in enumerate(plain(lines))))
 
 
-@pytest.mark.parametrize("name", list(TERMINALS))
+@pytest.mark.parametrize("name", NAMES)
 def test_annotate_in_real_terminal(name, tmp_path):
     if reason := missing(name):
         pytest.skip(f"{name}: {reason}")
