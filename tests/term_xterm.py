@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from term_base import Terminal as BaseTerminal
+from term_base import die_with_parent
 from xterm_fixtures import XtermSession, _free_display, missing_tools
 
 DUMP_KEY = "ctrl+shift+alt+F12"
@@ -32,8 +34,8 @@ FOREIGN = ("TMUX", "TMUX_PANE", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "KITTY_W
            "KITTY_PID", "COLORTERM", "VTE_VERSION", "WEZTERM_PANE")
 
 
-def missing() -> str | None:
-    """Why xterm cannot start here, or None."""
+def missing(name: str | None = None) -> str | None:
+    """Why xterm cannot start here, or None (`name`: term_base.missing passes it)."""
     tools = missing_tools() + [t for t in ("xprop",) if shutil.which(t) is None]
     if tools:
         return f"missing {', '.join(tools)} (.ci/run installs xterm xvfb xdotool imagemagick " \
@@ -41,14 +43,15 @@ def missing() -> str | None:
     return None
 
 
-class Terminal(XtermSession):
-    """`xterm -ti vt340` running `bash -c command`; `close()` ends xterm and Xvfb by their pids."""
+class Xterm(XtermSession, BaseTerminal):
+    """`xterm -ti vt340` running `bash -c command`; `close()` ends xterm and Xvfb by their pids
+    (and they end with the test process if it is killed)."""
 
     name = "xterm"
 
     def __init__(self, command: str, cols: int = 120, rows: int = 40, font_size: int = 9,
                  screen=(1600, 1000)):
-        self.cols, self.rows = cols, rows
+        self.command, self.cols, self.rows = command, cols, rows
         self.dumps = Path(tempfile.mkdtemp(prefix="binlabel-xterm-text-"))
         self.display = f":{_free_display()}"
         self.env = dict(os.environ, DISPLAY=self.display)
@@ -57,7 +60,8 @@ class Terminal(XtermSession):
         self.xterm = None
         self.xvfb = subprocess.Popen(
             ["Xvfb", self.display, "-screen", "0", f"{screen[0]}x{screen[1]}x24", "-nolisten",
-             "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=lambda: die_with_parent(15))
         try:
             self._wait(lambda: Path(f"/tmp/.X11-unix/X{self.display[1:]}").exists()
                        or self.xvfb.poll() is not None, 20, "Xvfb")
@@ -72,7 +76,8 @@ class Terminal(XtermSession):
                 # the print resources are not read at the VT100 level: *name, not *VT100.name
                 args += ["-xrm", f"XTerm*{'VT100.' if res == 'translations' else ''}{res}: {value}"]
             self.xterm = subprocess.Popen([*args, "-e", "bash", "-c", command], env=self.env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          preexec_fn=lambda: die_with_parent(15))
             self.window = self._wait(self._find_window, 20, "the xterm window")
             self.xdotool("mousemove", "2", "2")  # focus follows the pointer (the internal border)
         except BaseException:
@@ -163,3 +168,6 @@ class Terminal(XtermSession):
     def close(self) -> None:
         super().close()
         shutil.rmtree(self.dumps, ignore_errors=True)
+
+
+Terminal = Xterm  # the name every fixture module offers

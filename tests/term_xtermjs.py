@@ -32,6 +32,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+from term_base import Terminal as BaseTerminal
 
 CHROMIUM = os.environ.get("BINLABEL_CHROMIUM", "/usr/bin/chromium")
 XTERMJS = Path(os.environ.get("BINLABEL_XTERMJS", "/var/cache/binlabel/xtermjs")) / "node_modules"
@@ -88,8 +89,8 @@ CELL = """() => { const r = document.querySelector('.xterm-screen').getBoundingC
   return [w, h]; }"""
 
 
-def missing() -> str | None:
-    """Why xterm.js cannot start here, or None."""
+def missing(name: str | None = None) -> str | None:
+    """Why xterm.js cannot start here, or None (`name`: term_base.missing passes it)."""
     if not Path(CHROMIUM).exists():
         return f"no {CHROMIUM} (.ci/terminals-xtermjs.sh installs Debian's chromium)"
     absent = [str(p) for p in FILES.values() if not p.exists()]
@@ -103,14 +104,15 @@ def missing() -> str | None:
     return None
 
 
-class Terminal:
-    """The command (bash -c) on a pty, shown by xterm.js in headless chromium."""
+class XtermJs(BaseTerminal):
+    """The command (bash -c) on a pty, shown by xterm.js in headless chromium. If the test
+    process is killed, Playwright's driver closes chromium and the pty's hangup ends the app."""
 
     name = "xterm.js"
 
     def __init__(self, command: str, cols: int = 120, rows: int = 40, font_size: int = FONT_SIZE,
                  renderer: str = "webgl"):
-        self.cols, self.rows = cols, rows
+        self.command, self.cols, self.rows = command, cols, rows
         self.proc = None
         self.master = self._pw = self._browser = None
         self._pending = bytearray()
@@ -257,3 +259,6 @@ class Terminal:
             await self._browser.close()
         if self._pw is not None:
             await self._pw.stop()
+
+
+Terminal = XtermJs  # the name every fixture module offers
