@@ -52,6 +52,12 @@ def run_fake_terminal(answer, *, delay=0.0, requested="auto", env=None, settle=0
         os.environ.update(env or {})
         os.environ.pop("TMUX", None)
         os.execv(sys.executable, [sys.executable, "-c", CHILD % (ROOT, requested, settle)])
+    # 80x24 cells and no pixels, as node-pty (VS Code) reports
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     out, seen, answered = bytearray(), bytearray(), False
     deadline = time.monotonic() + timeout
     try:
@@ -114,11 +120,28 @@ def test_stray_bytes_around_the_replies_are_drained():
 
 
 @pytest.mark.slow
-def test_forced_and_env_choice_skip_the_query():
-    res, seen = run_fake_terminal(lambda q: b"", requested="sixel")
-    assert res["protocol"] == "sixel" and b"\x1b[c" not in seen and res["took"] < 0.5
+def test_forced_choice_skips_the_protocol_query():
+    # a forced text renderer asks nothing; a forced image protocol with cells of a known
+    # size (TEXTUAL_CELL_*) asks nothing either
     res, seen = run_fake_terminal(lambda q: b"", env={"BINLABEL_GRAPHICS": "unicode"})
     assert res["protocol"] == "unicode" and b"\x1b[c" not in seen
+    res, seen = run_fake_terminal(lambda q: b"", requested="sixel",
+                                  env={"TEXTUAL_CELL_WIDTH": "9", "TEXTUAL_CELL_HEIGHT": "18"})
+    assert res["protocol"] == "sixel" and b"\x1b[c" not in seen and res["took"] < 0.5
+    assert tuple(res["cell_px"]) == (9, 18)
+
+
+def test_forced_sixel_on_a_pty_without_pixels_asks_the_cell_size():
+    """VS Code's pty reports 0 pixels: with --graphics sixel the 10x20 guess overflowed
+    xterm.js's 9x18 cells and scrolled the screen. Ask CSI 16 t, then CSI 14 t."""
+    res, seen = run_fake_terminal(lambda q: b"\x1b[6;18;9t" + DA1_SIXEL, requested="sixel")
+    assert res["protocol"] == "sixel" and tuple(res["cell_px"]) == (9, 18)
+    assert b"\x1b[16t" in seen and b"\x1b_G" not in seen and res["left"] == ""
+    # only the text area's pixels (a pty of 80x24 cells): divided by the grid
+    res, _ = run_fake_terminal(lambda q: b"\x1b[4;432;720t" + DA1_SIXEL, requested="sixel")
+    assert tuple(res["cell_px"]) == (9, 18)
+    res, _ = run_fake_terminal(lambda q: b"", requested="sixel")      # silent: the guess
+    assert res["protocol"] == "sixel" and tuple(res["cell_px"]) == (10, 20)
 
 
 def test_not_a_tty_is_unicode(tmp_path):

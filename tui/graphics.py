@@ -56,6 +56,12 @@ def choose_graphics(requested: str = "auto", *, timeout: float = 1.0,
     term_name = tmux.termtype or tmux.termname if in_tmux else os.environ.get("TERM_PROGRAM") or os.environ.get("TERM", "")
 
     if requested != "auto":
+        if is_tty and requested in ("kitty", "sixel") and not env_cell \
+                and not termquery.winsize_cell_px(fd_out):
+            # a pty that reports no pixels (VS Code's node-pty): ask the terminal, or a
+            # 10x20 guess where the cell is 9x18 overflows the pane and scrolls the screen
+            asked = termquery.query_terminal(fd_in, fd_out, timeout=timeout, kitty=False)
+            cell = asked.cell_px or cell
         passthrough = in_tmux and requested == "kitty" and tmux.passthrough
         notice = ""
         if in_tmux and requested == "kitty" and not tmux.passthrough:

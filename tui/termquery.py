@@ -18,15 +18,17 @@ import struct
 import subprocess
 import termios
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 KITTY_QUERY = b"\x1b_Gi=4242,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\"
 CELL_QUERY = b"\x1b[16t"        # reply: ESC [ 6 ; height ; width t
+WINDOW_PX_QUERY = b"\x1b[14t"   # reply: ESC [ 4 ; height ; width t (text area, pixels)
 VERSION_QUERY = b"\x1b[>0q"     # XTVERSION, reply: ESC P > | name ESC \
 DA1_QUERY = b"\x1b[c"           # reply: ESC [ ? attrs c ; attribute 4 = sixel
 
 _KITTY_REPLY = re.compile(rb"\x1b_Gi=4242[^;\x1b]*;([^\x1b]*)\x1b\\")
 _CELL_REPLY = re.compile(rb"\x1b\[6;(\d+);(\d+)t")
+_WINDOW_PX_REPLY = re.compile(rb"\x1b\[4;(\d+);(\d+)t")
 _VERSION_REPLY = re.compile(rb"\x1bP>\|([^\x1b]*)\x1b\\")
 _DA1_REPLY = re.compile(rb"\x1b\[\?([\d;]*)c")
 
@@ -39,6 +41,7 @@ class TermReply:
     kitty: bool = False                 # the kitty graphics query was answered OK
     sixel: bool = False                 # DA1 lists attribute 4
     cell_px: tuple[int, int] | None = None
+    window_px: tuple[int, int] | None = None   # the text area's (w, h) in pixels (CSI 14 t)
     version: str = ""                   # XTVERSION, e.g. "kitty(0.35.2)"
     drained: int = 0                    # bytes read that were not part of any reply
 
@@ -67,7 +70,8 @@ def query_terminal(fd_in: int, fd_out: int, *, timeout: float = 1.0, kitty: bool
     buf = bytearray()
     try:
         termios.tcsetattr(fd_in, termios.TCSANOW, raw)
-        queries = (KITTY_QUERY if kitty else b"") + CELL_QUERY + VERSION_QUERY + DA1_QUERY
+        queries = ((KITTY_QUERY if kitty else b"") + CELL_QUERY + WINDOW_PX_QUERY
+                   + VERSION_QUERY + DA1_QUERY)
         os.write(fd_out, queries)
         deadline = time.monotonic() + timeout
         while not _DA1_REPLY.search(buf):
@@ -89,7 +93,22 @@ def query_terminal(fd_in: int, fd_out: int, *, timeout: float = 1.0, kitty: bool
             termios.tcsetattr(fd_in, termios.TCSAFLUSH, saved)
         except termios.error:
             pass
-    return parse_replies(bytes(buf))
+    reply = parse_replies(bytes(buf))
+    if reply.cell_px is None and reply.window_px is not None:
+        grid = _grid(fd_out)   # no cell size, but the text area's pixels: divide by the grid
+        if grid is not None:
+            (w, h), (cols, rows) = reply.window_px, grid
+            if w >= cols and h >= rows:
+                reply = replace(reply, cell_px=(w // cols, h // rows))
+    return reply
+
+
+def _grid(fd: int) -> tuple[int, int] | None:
+    try:
+        rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+    except OSError:
+        return None
+    return (cols, rows) if rows and cols else None
 
 
 def _drain(fd: int) -> bytes:
@@ -112,15 +131,19 @@ def parse_replies(data: bytes) -> TermReply:
     kitty = _KITTY_REPLY.search(data)
     cell = _CELL_REPLY.search(data)
     version = _VERSION_REPLY.search(data)
-    known = sum(m.end() - m.start() for m in (da1, kitty, cell, version) if m)
-    cell_px = None
+    window = _WINDOW_PX_REPLY.search(data)
+    known = sum(m.end() - m.start() for m in (da1, kitty, cell, version, window) if m)
+    cell_px = window_px = None
     if cell and int(cell.group(1)) > 0 and int(cell.group(2)) > 0:
         cell_px = (int(cell.group(2)), int(cell.group(1)))
+    if window and int(window.group(1)) > 0 and int(window.group(2)) > 0:
+        window_px = (int(window.group(2)), int(window.group(1)))
     return TermReply(
         answered=da1 is not None,
         kitty=bool(kitty and kitty.group(1) == b"OK"),
         sixel=bool(da1 and b"4" in da1.group(1).split(b";")),
         cell_px=cell_px,
+        window_px=window_px,
         version=version.group(1).decode("utf-8", "replace") if version else "",
         drained=len(data) - known,
     )
