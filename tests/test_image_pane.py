@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 import threading
 
+import numpy as np
 import pytest
 from PIL import Image
 from textual.app import App
@@ -89,7 +90,7 @@ async def test_kitty_frames_transmit_ahead_and_switch_with_a_few_bytes():
         cmds = commands(written)
         first = cmds[0][0]
         assert first["a"] == "t" and first["f"] == "100" and first["q"] == "2"
-        assert (first["s"], first["v"]) == ("768", "683")   # default max_px 768: kitty scales it up
+        assert (first["s"], first["v"]) == ("720", "640")   # default max_px 720: kitty scales it up
         root = first["i"]
         upload = []                   # the payload chunks of the first transmission (a=t, then m=... chunks)
         for keys, payload in cmds:
@@ -97,11 +98,16 @@ async def test_kitty_frames_transmit_ahead_and_switch_with_a_few_bytes():
                 break
             upload.append(payload)
         data = base64.b64decode("".join(upload))
-        assert Image.open(io.BytesIO(data)).size == (768, 683)       # a real PNG, the pane scaled to 768 px
+        sent = Image.open(io.BytesIO(data))
+        assert sent.size == (720, 640)                 # a real PNG, the pane scaled to 720 px
+        # lossless by default: exactly the picture that was prepared, every pixel
+        pic = render_item(CHINA, (100, 50, 300, 250), view="whole", size_px=(900, 800))
+        expected = encoders.letterbox(pic, (720, 640))
+        assert np.array_equal(np.asarray(sent.convert("RGB")), np.asarray(expected))
         assert any(k.get("a") == "p" and k.get("U") == "1" and k["c"] == "90" and k["r"] == "40" for k, _ in cmds)
         assert any(k.get("a") == "f" and k.get("i") == root for k, _ in cmds)  # b: a frame of the same image
         assert all(k.get("q") == "2" for k, _ in cmds)                 # never a reply to be read as a key
-        assert sum(map(len, written)) <= 300_000 * 2
+        assert sum(map(len, written)) <= 600_000 * 2 * 4 / 3 + 10_000   # base64 of 2 x 600 KB
 
         written.clear()
         pane.show("a")

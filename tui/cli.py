@@ -57,10 +57,11 @@ def tui_parser() -> argparse.ArgumentParser:
     p.add_argument("--view", choices=("crop", "whole"), default="crop",
                    help="start with the crop around the box or the whole image")
     p.add_argument("--colors", type=bounded_int(2, 256), default=None, metavar="N",
-                   help="palette size of the images sent, 2 to 256: more is sharper and bigger "
-                        "(default: 256 for kitty, 40 for sixel)")
+                   help="palette size of the images sent, 2 to 256: fewer is smaller and "
+                        "coarser, for slow links (default: kitty true colour, lossless; sixel "
+                        "256, every grey level kept)")
     p.add_argument("--max-px", type=bounded_int(0), default=None, metavar="PX",
-                   help="kitty: the longest side sent, the terminal scales it up (default 768; "
+                   help="kitty: the longest side sent, the terminal scales it up (default 720; "
                         "0: the pane's full pixels)")
     return p
 

@@ -23,6 +23,7 @@ from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 
+from tui.quantize import quantize
 from tui.render import BACKGROUND
 
 # ---- shared -------------------------------------------------------------------------------------
@@ -90,9 +91,9 @@ def kitty_payload(canvas: Image.Image, fmt: str = "png", colors: int = 0) -> tup
         return {"f": 24, "o": "z", "s": canvas.width, "v": canvas.height}, zlib.compress(canvas.tobytes(), 6)
     pic = canvas
     if colors and colors < 256 + 1:
-        pic = canvas.quantize(colors=min(colors, 256), method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+        pic = quantize(canvas, colors)  # every grey level kept (tui.quantize)
     buf = io.BytesIO()
-    pic.save(buf, "PNG", compress_level=3 if not colors else 6)
+    pic.save(buf, "PNG", compress_level=6)  # level 3 was 4% larger for 2x less time: bytes count more
     return {"f": 100, "s": canvas.width, "v": canvas.height}, buf.getvalue()
 
 
@@ -173,7 +174,8 @@ def sixel_encode(canvas: Image.Image, colors: int = 256) -> str:
     """The canvas as one sixel image (textual-image's numpy encoder; its module queries nothing)."""
     from textual_image._sixel import SixelOptions, image_to_sixels
 
-    return image_to_sixels(canvas, SixelOptions(colors=max(2, min(256, colors or 256))))
+    # our palette (a P image passes through textual-image unchanged): every grey level kept
+    return image_to_sixels(quantize(canvas, colors or 256), SixelOptions(colors=256))
 
 
 _POOL = None

@@ -27,11 +27,12 @@ from textual.widget import Widget
 from tui import encoders
 from tui.graphics import Graphics
 
-# Defaults measured on 512x512 photos in a 900x800 px pane (bench/tui_latency.py's pool): kitty PNG
-# of 256 colours at most 768 px wide: 205 KB a photo on average (true colour at full size: 1 MB);
-# sixel of 40 colours: 181 KB (256 colours: 514 KB). Both keep a photo under the 300 KB goal.
-DEFAULT_COLORS = {"kitty": 256, "sixel": 40}
-DEFAULT_MAX_PX = {"kitty": 768}
+# Defaults for fidelity (bench/fidelity.py, README): kitty sends the picture losslessly (a true
+# colour PNG of at most 720 px, which the terminal scales: a 640x427 photo in a 1000x700 px pane
+# is 577 KB); sixel uses a 256-entry palette that keeps every grey level (tui.quantize; a photo
+# at 33-35 dB, at most 1 MB). --colors and --max-px trade sharpness for bytes on slow links.
+DEFAULT_COLORS = {"kitty": 0, "sixel": 256}
+DEFAULT_MAX_PX = {"kitty": 720}
 KITTY_MAX_FRAMES = 8          # frames kept in the terminal (kitty frames mode): memory stays bounded
 _NULL = Style()
 
@@ -66,8 +67,8 @@ class ImagePane(Widget):
                  kitty_format: str = "png",
                  frames: bool | None = None, **kw) -> None:
         """The size/sharpness trade: ``max_px``, kitty only, the longest side sent (the terminal scales it
-        up; None: 768, 0: the pane's full pixels); ``colors``, the palette size (None: 256 for kitty, 40 for
-        sixel; 0 for kitty: true colour). ``kitty_format``: "png" or "zlib" (raw RGB, o=z: measured
+        up; None: 720, 0: the pane's full pixels); ``colors``, the palette size (None: true colour for
+        kitty, 256 for sixel; 0 for kitty: true colour). ``kitty_format``: "png" or "zlib" (raw RGB, o=z: measured
         larger than PNG on photos and on solar cells). ``frames``: kitty,
         switch by animation frames (default: when the terminal is kitty itself)."""
         super().__init__(**kw)
