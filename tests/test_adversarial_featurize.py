@@ -91,7 +91,9 @@ def test_a_non_utf8_file_name_round_trips_to_annotate(setup, tmp_path):
 
 
 def test_ctrl_c_after_the_last_batch_finishes_the_file(setup, tmp_path):
-    """One batch: the stop arrives while it is computed, so nothing is left when the loop sees it."""
+    """One batch: the stop arrives once its rows are written (the progress line says 9/9), so
+    nothing is left when the loop sees it. (Sent on the start line instead, it raced the
+    batch: under load the stop came first and nothing had been computed, a right answer.)"""
     d, photos, refs_path, weights = setup
     out = tmp_path / "f.h5"
     argv = cli_args(refs_path, out, weights, "--workers", "0", "--batch-size", "64", "--log-every", "0")
@@ -99,7 +101,7 @@ def test_ctrl_c_after_the_last_batch_finishes_the_file(setup, tmp_path):
                          text=True, env=env(), cwd=str(ROOT), start_new_session=True)
     try:
         for line in p.stderr:
-            if line.startswith("featurize: 9 items"):
+            if line.startswith("featurize: 9/9 items"):
                 os.killpg(p.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
                 break
         rest = p.stderr.read()

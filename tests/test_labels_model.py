@@ -22,7 +22,8 @@ class LabelLog(RuleBasedStateMachine):
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="labels-model-"))
         self.path = self.dir / "labels.sqlite"
-        self.stores = {p: LabelStore(self.path, "F1", annotator=p) for p in PEOPLE}
+        # one named session per person: a reopen continues it, so undo reaches back
+        self.stores = {p: LabelStore(self.path, "F1", annotator=p, session=p) for p in PEOPLE}
         self.log: list[dict] = []  # the model: every answer, in order
 
     def teardown(self):
@@ -63,7 +64,7 @@ class LabelLog(RuleBasedStateMachine):
     @rule(who=st.sampled_from(PEOPLE))
     def reopen(self, who):
         self.stores[who].close()
-        self.stores[who] = LabelStore(self.path, "F1", annotator=who)
+        self.stores[who] = LabelStore(self.path, "F1", annotator=who, session=who)
 
     # -- what must always hold --
     @invariant()

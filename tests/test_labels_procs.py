@@ -26,7 +26,7 @@ import sys, time
 from tui.labels import LabelStore
 path, name, count, undo_every = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 pause = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
-s = LabelStore(path, "F1", annotator=name)
+s = LabelStore(path, "F1", annotator=name, session=name)
 print("ready", flush=True)
 sys.stdin.readline()
 i = 0
@@ -170,7 +170,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_answer(tmp_path):
         rows = dict(c.execute("SELECT id, undone_at FROM answers"))
     assert recorded <= set(rows)
     assert all(rows[i] is not None for i in undone)
-    s = LabelStore(path, "F1", annotator="killed")
+    s = LabelStore(path, "F1", annotator="killed", session="killed")   # the same session
     assert s.verify() == []
     latest = max(i for i, u in rows.items() if u is None)
     assert s.undo().id == latest  # the undo history survived the kills
