@@ -30,6 +30,7 @@ TERMINALS = {
     "tmux35-kitty": ("term_tmux35", "Tmux35Kitty"),
     "xterm": ("term_xterm", "Terminal"),
     "xtermjs": ("term_xtermjs", "Terminal"),
+    "tmux33": ("term_tmux33", "Tmux33"),
 }
 
 

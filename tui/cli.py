@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -118,6 +119,11 @@ def run_tui(args) -> int:
         missing = no_terminal()
         if missing:
             return _fail(missing)
+        # The terminal's own size, not a copy in the environment: Textual asks shutil, which
+        # prefers $COLUMNS/$LINES, and a shell or tmux that exported them at another size
+        # (a pane started at 80x24, then resized) had the app draw at that size for ever.
+        os.environ.pop("COLUMNS", None)
+        os.environ.pop("LINES", None)
         _start_helpers(graphics)
         app = AnnotateApp(sampler, graphics, view=args.view, max_px=args.max_px,
                           colors=args.colors)
