@@ -84,12 +84,13 @@ class ImagePane(Widget):
         self._current: str | None = None
         self.painted: str | None = None   # the token the latest composed frame (or kitty frame switch) shows
         self._shown_grid = (0, 0)
+        self._shown_image = 0          # kitty: the image id the placeholder cells name
         self._last_px = (0, 0)
         self._ids = itertools.count(random.randrange(1 << 16, 1 << 23))
         self._root_grid = (0, 0)
         self._root_id = 0             # frames mode: the one image id the placeholders name
         self._frames_made = 0
-        self._free_frames: list[int] = []
+        self._old_roots: list[int] = []   # full images whose frames prepared items may show
         self.writes = 0               # bytes this pane wrote outside the frame (for tests and benchmarks)
 
     # ---- sizes -----------------------------------------------------------------------------------
@@ -126,14 +127,20 @@ class ImagePane(Widget):
         """Display a prepared image at once (UI thread); encode it now if it is not ready."""
         with self._lock:
             item = self._items.get(token)
-        if item is None:
-            return
-        self._encode(item)
-        with self._lock:
+            if item is None:
+                return
+            # current before encoding: the worker evicts frames of items not current, and
+            # evicting this one between its encoding and the switch showed another item's
+            # picture (a prefetched one uploaded into its frame) in real kitty
             self._current = token
+        self._encode(item)
         if self.graphics.protocol == "kitty" and self.frames:
-            self._write(encoders.kitty_frame(item.image_id, item.frame, passthrough=self.graphics.passthrough))
-            if self._shown_grid != item.grid:
+            with self._lock:   # ordered with the uploads, which are written under the lock
+                if self._current != token:
+                    return
+                self._write(encoders.kitty_frame(item.image_id, item.frame,
+                                                 passthrough=self.graphics.passthrough))
+            if self._shown_grid != item.grid or self._shown_image != item.image_id:
                 self.refresh()
             else:   # the cells stay; the switch is queued before the next frame: nothing to repaint
                 self.painted = token
@@ -190,40 +197,38 @@ class ImagePane(Widget):
                         + encoders.kitty_place(item.image_id, *grid, passthrough=pt))
             return
         with self._lock:
-            if not self._root_id or self._root_grid != grid:
-                if self._root_id:
-                    self._write(encoders.kitty_delete(self._root_id, passthrough=pt))
-                self._root_id, self._root_grid = self._new_id(), grid
-                self._frames_made, self._free_frames = 1, []
+            if self._root_id and self._root_grid == grid and self._frames_made < KITTY_MAX_FRAMES:
+                self._frames_made += 1                 # a new frame of the current image
+                item.image_id, item.frame = self._root_id, self._frames_made
+                seq = encoders.kitty_upload(self._root_id, canvas, new_frame=True, **opts)
+            else:                                      # a new image: first use, new size, full
+                seq = self._retire_root(grid, pt)
+                self._root_id, self._root_grid, self._frames_made = self._new_id(), grid, 1
                 item.image_id, item.frame = self._root_id, 1
-                seq = (encoders.kitty_upload(self._root_id, canvas, **opts)
-                       + encoders.kitty_place(self._root_id, *grid, passthrough=pt)
-                       + encoders.kitty_frame(self._root_id, 1, passthrough=pt, stop=True))
-            else:
-                item.image_id = self._root_id
-                if self._free_frames:
-                    item.frame = self._free_frames.pop(0)
-                    seq = encoders.kitty_upload(self._root_id, canvas, frame=item.frame, **opts)
-                else:
-                    if self._frames_made >= KITTY_MAX_FRAMES:
-                        self._evict_oldest()
-                    if self._free_frames:
-                        item.frame = self._free_frames.pop(0)
-                        seq = encoders.kitty_upload(self._root_id, canvas, frame=item.frame, **opts)
-                    else:
-                        self._frames_made += 1
-                        item.frame = self._frames_made
-                        seq = encoders.kitty_upload(self._root_id, canvas, new_frame=True, **opts)
+                seq += (encoders.kitty_upload(self._root_id, canvas, **opts)
+                        + encoders.kitty_place(self._root_id, *grid, passthrough=pt)
+                        + encoders.kitty_frame(self._root_id, 1, passthrough=pt, stop=True))
             self._write(seq)   # under the lock: frame numbers reach the terminal in the order given
 
-    def _evict_oldest(self) -> None:
-        """All frames in use: free the oldest prepared one that is not on screen. Its image is kept,
-        so showing it later encodes it again instead of showing nothing."""
-        for token, other in self._items.items():
-            if token != self._current and other.frame:
-                self._free_frames.append(other.frame)
-                other.frame, other.grid = 0, (0, 0)
-                return
+    def _retire_root(self, grid, pt) -> str:
+        """Frames are never rewritten (kitty 0.41 went on showing a rewritten frame's old
+        picture: another item's, on screen). A full image is kept while the items prepared
+        in it may still be shown; the one before it is deleted, and items still naming it
+        are encoded again when shown. Returns the commands to write."""
+        seq = ""
+        if self._root_id:
+            self._old_roots.append(self._root_id)
+        keep = 1 if self._root_grid == grid else 0     # another size: none of them is usable
+        while len(self._old_roots) > keep:
+            seq += self._delete_root(self._old_roots.pop(0), pt)
+        return seq
+
+    def _delete_root(self, root: int, pt) -> str:
+        current = self._items.get(self._current) if self._current else None
+        for other in self._items.values():
+            if other.image_id == root and other is not current:
+                other.image_id, other.frame, other.grid = 0, 0, (0, 0)
+        return encoders.kitty_delete(root, passthrough=pt)
 
     def _new_id(self) -> int:
         truecolor = self._truecolor()
@@ -242,9 +247,7 @@ class ImagePane(Widget):
         if self.graphics.protocol != "kitty" or not item.image_id:
             return
         if self.frames:
-            with self._lock:
-                if item.image_id == self._root_id and item.frame and item.frame not in self._free_frames:
-                    self._free_frames.append(item.frame)
+            pass                       # frames are never reused; an image goes as a whole
         else:
             self._write(encoders.kitty_delete(item.image_id, passthrough=self.graphics.passthrough))
         item.image_id, item.frame, item.grid = 0, 0, (0, 0)
@@ -259,9 +262,9 @@ class ImagePane(Widget):
             self._current = None
         for item in items:
             self._release(item)
-        if self._root_id:
-            self._write(encoders.kitty_delete(self._root_id, passthrough=self.graphics.passthrough))
-            self._root_id = 0
+        for root in self._old_roots + ([self._root_id] if self._root_id else []):
+            self._write(encoders.kitty_delete(root, passthrough=self.graphics.passthrough))
+        self._root_id, self._old_roots = 0, []
         if repaint:
             self.refresh()
 
@@ -291,9 +294,10 @@ class ImagePane(Widget):
         if proto == "sixel":
             return self._sixel_lines(item, crop)
         if proto == "kitty":
-            image_id = self._root_id if self.frames else item.image_id
+            image_id = item.image_id
             lines = encoders.placeholder_lines(image_id, cols, rows, self._truecolor())
             self._shown_grid = (cols, rows)
+            self._shown_image = image_id
         else:
             lines = item.lines
         out = []
