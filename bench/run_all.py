@@ -20,6 +20,7 @@ BENCHMARKS = [
     "featurize",
     "sampler",
     "tui_latency",
+    "fidelity",
     "export_scores",
     "annotate_kill",
     "active_learning",
