@@ -212,15 +212,15 @@ class ImagePane(Widget):
 
     def _retire_root(self, grid, pt) -> str:
         """Frames are never rewritten (kitty 0.41 went on showing a rewritten frame's old
-        picture: another item's, on screen). A full image is kept while the items prepared
-        in it may still be shown; the one before it is deleted, and items still naming it
-        are encoded again when shown. Returns the commands to write."""
-        seq = ""
+        picture: another item's, on screen). A full image is kept while an item prepared in
+        it may still be shown (the app discards the items it no longer wants), so a key
+        never waits for an upload; at another size none is usable. Returns the commands."""
         if self._root_id:
             self._old_roots.append(self._root_id)
-        keep = 1 if self._root_grid == grid else 0     # another size: none of them is usable
-        while len(self._old_roots) > keep:
-            seq += self._delete_root(self._old_roots.pop(0), pt)
+        same = self._root_grid == grid
+        live = {item.image_id for item in self._items.values()} if same else set()
+        seq = "".join(self._delete_root(r, pt) for r in self._old_roots if r not in live)
+        self._old_roots = [r for r in self._old_roots if r in live]
         return seq
 
     def _delete_root(self, root: int, pt) -> str:
