@@ -12,13 +12,7 @@ if [ -f "$STAMP" ] && "$DIR/bin/tmux" -V 2>/dev/null | grep -q '^tmux 3\.5'; the
   exit 0
 fi
 
-mirror=$(awk '/^URIs:/ {u=$2} /^Suites:/ && u ~ /debian\/?$/ {print u; exit}' \
-         /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-if [ -z "$mirror" ]; then
-  mirror=$(awk '$1=="deb" && $2 ~ /debian\/?$/ {print $2; exit}' \
-           /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
-fi
-mirror=${mirror:-http://deb.debian.org/debian}
+. "$(dirname "$0")/debian-mirror.sh"
 
 rm -rf "$DIR"
 mkdir -p "$DIR/apt/lists/partial" "$DIR/apt/archives/partial" "$DIR/debs" "$DIR/root" "$DIR/bin"

@@ -21,14 +21,7 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$PKGS" ]; then
   exit 0
 fi
 
-# the Debian mirror this machine already uses (deb822 .sources first, then sources.list)
-mirror=$(awk '/^URIs:/ {u=$2} /^Suites:/ && u ~ /debian\/?$/ {print u; exit}' \
-         /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-if [ -z "$mirror" ]; then
-  mirror=$(awk '$1=="deb" && $2 ~ /debian\/?$/ {print $2; exit}' \
-           /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
-fi
-mirror=${mirror:-http://deb.debian.org/debian}
+. "$(dirname "$0")/debian-mirror.sh"
 
 if [ ! -x "$ROOT/usr/bin/apt-get" ] || [ ! -f "$ROOT/.binlabel-debootstrap" ]; then
   rm -rf "$ROOT"
