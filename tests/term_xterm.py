@@ -75,10 +75,20 @@ class Xterm(XtermSession, BaseTerminal):
             for res, value in xrm.items():
                 # the print resources are not read at the VT100 level: *name, not *VT100.name
                 args += ["-xrm", f"XTerm*{'VT100.' if res == 'translations' else ''}{res}: {value}"]
-            self.xterm = subprocess.Popen([*args, "-e", "bash", "-c", command], env=self.env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                          preexec_fn=lambda: die_with_parent(15))
-            self.window = self._wait(self._find_window, 20, "the xterm window")
+            for attempt in (1, 2):
+                self.xterm = subprocess.Popen(
+                    [*args, "-e", "bash", "-c", command], env=self.env,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    preexec_fn=lambda: die_with_parent(15))
+                try:
+                    self.window = self._wait(self._find_window, 20, "the xterm window")
+                    break
+                except RuntimeError as exc:
+                    # Xvfb's socket appears before it takes clients: xterm then exits 1 at
+                    # once ("can't open display"); a second start, a moment later, works
+                    if attempt == 2 or "exited" not in str(exc):
+                        raise
+                    time.sleep(0.5)
             self.xdotool("mousemove", "2", "2")  # focus follows the pointer (the internal border)
         except BaseException:
             self.close()
