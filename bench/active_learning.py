@@ -7,8 +7,8 @@ of the 10 classes against the rest, at its natural 10% prevalence and with the
 positives subsampled to 1% of the pool. Test AP is measured on the 2,000 test
 images at their natural prevalence, for every strategy alike.
 
-Strategies drive the very same functions as the Sampler (tui.strategies.choose,
-tui.trainer.Fitter, refit after every answer, as `Sampler.wait_idle()` after
+Strategies drive the very same functions as the Sampler (tui.learn.strategies.choose,
+tui.learn.trainer.Fitter, refit after every answer, as `Sampler.wait_idle()` after
 each answer gives), so no SQLite or thread timing enters the figures:
 - entropy, maxprob: with the default 10% random share, and `-0` without it;
 - random;
@@ -35,11 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.fmnist_embed import CLASSES, load_embeddings
-from tui import strategies as S
-from tui.quality import average_precision
-from tui import ranking, trainer
-from tui.ranking import cold_sample
-from tui.trainer import DEFAULT_C, Fitter
+from tui.learn import strategies as S
+from tui.learn.quality import average_precision
+from tui.learn import ranking, trainer
+from tui.learn.ranking import cold_sample
+from tui.learn.trainer import DEFAULT_C, Fitter
 
 OUT = Path(__file__).resolve().parent / "out"
 ALL = ("entropy", "entropy-0", "maxprob", "maxprob-0", "random", "orig-entropy", "orig-maxprob")
@@ -324,7 +324,7 @@ def _one_blas_thread() -> None:
 def _run_id(strategy, cls, prevalence, seed, budget, C) -> str:
     """A run's id also names the code it ran, so a change there makes the earlier runs
     stale: for ours and random, tui's picking and fitting modules, the cold-start sample
-    (tui.ranking.cold_sample and its sizes) and run_ours;
+    (tui.learn.ranking.cold_sample and its sizes) and run_ours;
     for the original loop, run_original; for all, this file's pool and AP functions."""
     code = _CODE["orig" if strategy.startswith("orig-") else "ours"]
     return f"{strategy}|{cls}|{prevalence}|{seed}|{budget}|{C}|{code}"

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from app_fixtures import make_pool  # noqa: E402
 from kill_fixtures import run_rounds, undo_after_restart  # noqa: E402
 
-from tui.sampler import default_labels_path  # noqa: E402
+from tui.learn.sampler import default_labels_path  # noqa: E402
 
 
 def main(argv=None) -> int:

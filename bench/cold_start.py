@@ -24,8 +24,8 @@ import numpy as np
 
 from bench import active_learning as AL
 from bench.fmnist_embed import CLASSES, load_embeddings
-from tui import ranking
-from tui import strategies as S
+from tui.learn import ranking
+from tui.learn import strategies as S
 
 VARIANTS = ("built", "members", "medoids+25%", "32 clusters")
 _medoids, _choose = S.cluster_medoids, S.choose

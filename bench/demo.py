@@ -183,7 +183,7 @@ def screenshot(out: Path, dest: Path, answers: int = 60) -> dict:
 
     from PIL import Image
 
-    from tui.sampler import Sampler
+    from tui.learn.sampler import Sampler
 
     features = out / "features.h5"
     labels = out / "screenshot.labels.sqlite"

@@ -55,9 +55,9 @@ def features_file(n: int, d: int, log) -> Path:
     sys.path.insert(0, str(ROOT.parent / "tests"))
     from h5fixtures import write_synthetic
 
-    from tui.features import FeatureFile
-    from tui.labels import LabelStore
-    from tui.sampler import default_labels_path
+    from tui.store.features import FeatureFile
+    from tui.store.labels import LabelStore
+    from tui.learn.sampler import default_labels_path
 
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"export_scores_{n}x{d}.h5"

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from sixel_decoder import decode, psnr  # noqa: E402
 
-from tui import encoders  # noqa: E402
-from tui.image_pane import DEFAULT_COLORS, DEFAULT_MAX_PX  # noqa: E402
+from tui.image import encoders  # noqa: E402
+from tui.app.image_pane import DEFAULT_COLORS, DEFAULT_MAX_PX  # noqa: E402
 
 PANE = (1000, 696)
 

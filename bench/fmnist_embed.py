@@ -96,8 +96,8 @@ def load_embeddings(n_train: int = 10_000, n_test: int = 2_000, size: int = 112,
 def compare_sizes(sizes=(224, 112), n_train=1000, n_test=500):
     """Linear-probe test AP per one-vs-rest task at each input size, on the same images:
     shows whether the reduced input size used by the benchmark costs accuracy."""
-    from tui.quality import average_precision
-    from tui.trainer import Fitter
+    from tui.learn.quality import average_precision
+    from tui.learn.trainer import Fitter
     out = {}
     for size in sizes:
         X, y, Xt, yt = load_embeddings(n_train, n_test, size)

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tui.labels import ANSWERS, LabelStore
+from tui.store.labels import ANSWERS, LabelStore
 
 OUT = Path(__file__).resolve().parent / "out" / "labels_store.json"
 

@@ -1,13 +1,13 @@
 """Above the full-scan limit: what scoring a sample costs the maxprob search (issue 4).
 
-Above tui.ranking.FULL_SCAN_MAX (12M) items, each fit scores a fresh random sample
+Above tui.learn.ranking.FULL_SCAN_MAX (12M) items, each fit scores a fresh random sample
 of SAMPLE_ROWS (2M) rows plus the neighbours of the latest positives found, instead
 of the whole pool. A pool that size cannot be simulated here a thousand times, so
 the same shares are simulated on the label-efficiency data (bench/active_learning.py:
 Fashion-MNIST embedded by effnet-lite0, the 10 one-against-rest tasks with positives
 subsampled to 1%, 5 seeds, 500 answers, maxprob without random share): the pool scored
 whole, against a fresh sample of 4% of it per fit (2M of a pool of 50M), with and
-without the neighbours. Sampling and neighbours run through tui.ranking.Ranker.score
+without the neighbours. Sampling and neighbours run through tui.learn.ranking.Ranker.score
 on a real features file, in bench/active_learning.py's loop.
 
 Run: .venv/bin/python -m bench.sampled_scoring [--quick] [--jobs 2]
@@ -27,9 +27,9 @@ import numpy as np
 from bench.active_learning import OUT, _one_blas_thread, _Serial, run_ours, task_pool
 from bench.fmnist_embed import CLASSES, load_embeddings
 from tests.h5fixtures import write_features
-from tui import ranking
-from tui.features import FeatureFile
-from tui.trainer import DEFAULT_C
+from tui.learn import ranking
+from tui.store.features import FeatureFile
+from tui.learn.trainer import DEFAULT_C
 
 MODES = ("whole", "sample4", "sample4+near")
 

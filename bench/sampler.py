@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from tests.h5fixtures import write_synthetic
-from tui.features import FeatureFile
-from tui.sampler import Sampler
-from tui.trainer import Fitter
+from tui.store.features import FeatureFile
+from tui.learn.sampler import Sampler
+from tui.learn.trainer import Fitter
 
 HERE = Path(__file__).resolve().parent
 CACHE, OUT = HERE / "cache", HERE / "out"
@@ -52,7 +52,7 @@ def score_timing(path: Path, reps: int = 3) -> dict:
     """Child process: open, score every row (X @ w) `reps` times; times and peak RSS."""
     code = f"""
 import json, resource, time, numpy as np
-from tui.features import FeatureFile
+from tui.store.features import FeatureFile
 t = time.perf_counter(); f = FeatureFile({str(path)!r}); t_open = time.perf_counter() - t
 w = np.random.default_rng(0).standard_normal(f.dim).astype(np.float32)
 times = []

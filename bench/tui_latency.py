@@ -135,9 +135,9 @@ def child_pane(features: str, protocol: str) -> None:
     from textual.app import App
     from textual.widgets import Static
 
-    from tui.graphics import choose_graphics
-    from tui.image_pane import ImagePane
-    from tui.render import render_item
+    from tui.image.graphics import choose_graphics
+    from tui.app.image_pane import ImagePane
+    from tui.image.render import render_item
 
     graphics = choose_graphics(protocol.split("-")[0])
     frames = False if protocol == "kitty-ids" else None
@@ -418,7 +418,7 @@ def main(argv=None) -> int:
     results: dict = {}
     for target in args.targets.split(","):
         if target == "app" and not has_app:
-            print("app: tui.app not present, skipped")
+            print("app: tui.app.app not present, skipped")
             continue
         for proto in args.protocols.split(","):
             if proto == "kitty-ids" and target != "pane":

@@ -5,7 +5,7 @@ be refused first. An external link is opened as soon as it is looked at (a
 FIFO target hangs), external storage and virtual datasets put rows in other
 files (``/etc/passwd`` read, or written, as features), and a dataset that
 declares more than the file holds was never written and would be allocated
-whole. tui/features.py makes the same checks for annotate (tui does not
+whole. tui/store/features.py makes the same checks for annotate (tui does not
 import featurize).
 """
 

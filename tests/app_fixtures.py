@@ -78,7 +78,7 @@ def make_pool(folder: Path, n_files: int = 16, n_boxes: int = 8, seed: int = 0,
 
 def halfcell(notice: str = "halfcell graphics: images are coarse here") -> "object":
     """A pinned graphics choice (no terminal query): halfcell, 10x20 px cells."""
-    from tui.graphics import Graphics
+    from tui.image.graphics import Graphics
 
     return Graphics(protocol="halfcell", cell_px=(10, 20), in_tmux=False, passthrough=False,
                     notice=notice)
@@ -96,8 +96,8 @@ def sync(test):
 async def annotating(features, size=(100, 30), app_kw: dict | None = None, **sampler_kw):
     """The real app on a real sampler (seed 0, halfcell at pinned cells) under Pilot:
     yields (sampler, app, pilot); the sampler is closed however the test ends."""
-    from tui.app import AnnotateApp
-    from tui.sampler import Sampler
+    from tui.app.app import AnnotateApp
+    from tui.learn.sampler import Sampler
 
     sampler = Sampler(str(features), seed=0, **sampler_kw)
     try:

@@ -17,10 +17,10 @@ import pytest
 from h5fixtures import write_features
 from test_adversarial_exports import clean_failure, label, run
 
-from tui.export import run_export
-from tui.export_scores import write_scores
-from tui.export_atomic import ExportError
-from tui.features import FeatureFile
+from tui.export.dispatch import run_export
+from tui.export.scores import write_scores
+from tui.export.atomic import ExportError
+from tui.store.features import FeatureFile
 
 
 @pytest.fixture(scope="module")

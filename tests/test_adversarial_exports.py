@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from h5fixtures import write_features, write_synthetic
 
-from tui.features import FeatureFile
-from tui.labels import LabelStore
-from tui.sampler import default_labels_path
+from tui.store.features import FeatureFile
+from tui.store.labels import LabelStore
+from tui.learn.sampler import default_labels_path
 
 N_POS, N_NEG = 6, 6
 

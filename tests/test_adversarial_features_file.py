@@ -1,5 +1,5 @@
 """Issue 12 (items 7, 9): damaged and hostile features files, opened by the reader
-(tui.features.FeatureFile) and by the real `annotate` command: one clear message
+(tui.store.features.FeatureFile) and by the real `annotate` command: one clear message
 naming the file and what to do, never a traceback, a hang, or data read from
 outside the file."""
 
@@ -16,7 +16,7 @@ import pytest
 
 import adversarial_h5 as adv
 from h5fixtures import write_features
-from tui.features import FeatureFile, FeaturesError
+from tui.store.features import FeatureFile, FeaturesError
 
 ROOT = Path(__file__).resolve().parents[1]
 

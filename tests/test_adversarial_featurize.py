@@ -14,7 +14,7 @@ from PIL import Image
 
 from featurize_fixtures import PY, ROOT, cli_args, env, make_photos, read, tiny_model, write_refs
 from refs.items import item_key
-from tui.features import FeatureFile
+from tui.store.features import FeatureFile
 
 
 @pytest.fixture(scope="module")

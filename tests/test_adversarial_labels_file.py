@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from app_fixtures import make_pool
 
-from tui.labels import LabelStore
-from tui.sampler import Sampler
+from tui.store.labels import LabelStore
+from tui.learn.sampler import Sampler
 
 
 def annotate(*args, timeout=120):
@@ -60,7 +60,7 @@ def test_the_main_file_alone_holds_the_answers_while_annotating(tmp_path):
 def test_backup_copies_every_answer_while_the_file_is_in_use(tmp_path):
     features, keys = make_pool(tmp_path / "pool", n_files=12, n_boxes=0)
     labels = tmp_path / "labels.sqlite"
-    from tui.features import FeatureFile
+    from tui.store.features import FeatureFile
 
     with FeatureFile(features) as f:
         fid = f.id
@@ -88,7 +88,7 @@ def test_backup_copies_every_answer_while_the_file_is_in_use(tmp_path):
 def test_backup_refuses_what_it_must_not_touch(tmp_path):
     features, keys = make_pool(tmp_path / "pool", n_files=2, n_boxes=0)
     labels = tmp_path / "labels.sqlite"
-    from tui.features import FeatureFile
+    from tui.store.features import FeatureFile
 
     with FeatureFile(features) as f, LabelStore(labels, f.id) as st:
         st.record(keys[0], "pos")
@@ -110,7 +110,7 @@ def test_backup_refuses_what_it_must_not_touch(tmp_path):
 def test_a_damaged_labels_file_says_how_to_recover(tmp_path, command):
     features, keys = make_pool(tmp_path / "pool", n_files=30, n_boxes=0)
     labels = tmp_path / "labels.sqlite"
-    from tui.features import FeatureFile
+    from tui.store.features import FeatureFile
 
     with FeatureFile(features) as f, LabelStore(labels, f.id) as st:
         for k in keys:

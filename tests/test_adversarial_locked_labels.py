@@ -13,7 +13,7 @@ import time
 
 from app_fixtures import annotating, make_pool, panel_text, query_labels, sync, wait_displayed
 
-from tui.sampler import Sampler
+from tui.learn.sampler import Sampler
 
 
 class Locker:
@@ -83,7 +83,7 @@ def test_undo_takes_back_an_answer_not_yet_saved(tmp_path):
 
 
 def test_quitting_while_locked_keeps_the_answers_for_the_next_start(tmp_path, monkeypatch):
-    import tui.sampler as sampler_mod
+    import tui.learn.sampler as sampler_mod
 
     monkeypatch.setattr(sampler_mod, "BUSY_TIMEOUT_S", 1.0)   # how long close() waits
     features, keys = make_pool(tmp_path / "pool", n_files=12, n_boxes=0)

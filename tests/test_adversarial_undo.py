@@ -12,8 +12,8 @@ import sqlite3
 
 from app_fixtures import annotating, current_labels, make_pool, sync, wait_displayed
 
-from tui.labels import LabelStore
-from tui.labels_schema import SCHEMA_VERSION
+from tui.store.labels import LabelStore
+from tui.store.labels_schema import SCHEMA_VERSION
 
 
 @sync

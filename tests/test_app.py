@@ -10,9 +10,9 @@ from app_fixtures import annotating, current_labels, make_pool, panel_text, sync
 from textual import events
 from textual.screen import Screen
 
-from tui.app import AnnotateApp
-from tui.help_screen import HelpScreen
-from tui.sampler import default_labels_path
+from tui.app.app import AnnotateApp
+from tui.app.help_screen import HelpScreen
+from tui.learn.sampler import default_labels_path
 
 
 @pytest.fixture
@@ -317,7 +317,7 @@ async def test_a_20x10_terminal_keeps_working(pool):
 async def test_e_opens_the_export_dialog_and_exports_the_answers(pool):
     from textual.widgets import Static
 
-    from tui.export_dialog import ExportDialog
+    from tui.app.export_dialog import ExportDialog
 
     features, _ = pool
 
@@ -354,7 +354,7 @@ def test_help_shows_every_key_and_what_it_does(pool, size):
     """A snapshot once held an empty 4x2 help box: read the words on screen instead."""
     from app_fixtures import screen_text
 
-    from tui.help_screen import KEYS
+    from tui.app.help_screen import KEYS
 
     features, _ = pool
 

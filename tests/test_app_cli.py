@@ -10,8 +10,8 @@ import pytest
 from app_fixtures import make_pool
 
 from tui.cli import main, tui_parser
-from tui.labels import LabelStore
-from tui.sampler import default_labels_path
+from tui.store.labels import LabelStore
+from tui.learn.sampler import default_labels_path
 
 
 def annotate(*args, env=None, timeout=60):
@@ -52,7 +52,7 @@ def test_an_hdf5_file_of_another_program(tmp_path):
 def test_labels_of_another_features_file(tmp_path):
     a, keys_a = make_pool(tmp_path / "a", n_files=4, n_boxes=0)
     b, _ = make_pool(tmp_path / "b", n_files=4, n_boxes=0, seed=1)
-    from tui.features import FeatureFile
+    from tui.store.features import FeatureFile
 
     fa = FeatureFile(a)
     with LabelStore(default_labels_path(a), features_id=fa.id, has_key=fa.__contains__) as store:

@@ -18,9 +18,9 @@ import pytest
 from app_fixtures import (current_labels, halfcell, make_pool, panel_text, screen_text,
                           wait_displayed)
 
-from tui.app import AnnotateApp
-from tui.help_screen import KEYS, HelpScreen
-from tui.sampler import Sampler, default_labels_path
+from tui.app.app import AnnotateApp
+from tui.app.help_screen import KEYS, HelpScreen
+from tui.learn.sampler import Sampler, default_labels_path
 
 POOL = Path(tempfile.gettempdir()) / f"binlabel-snapshot-pool-{getpass.getuser()}"
 

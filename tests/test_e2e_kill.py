@@ -11,7 +11,7 @@ import pytest
 from app_fixtures import make_pool
 from kill_fixtures import run_rounds, undo_after_restart
 
-from tui.sampler import default_labels_path
+from tui.learn.sampler import default_labels_path
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")]

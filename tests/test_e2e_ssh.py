@@ -16,9 +16,9 @@ from screen_fixtures import wait_ready
 from ssh_fixtures import LoopbackSSHD, marked_pids, missing_binaries, reap_marked
 from tmux_fixtures import ROOT, Tmux
 
-from tui.features import FeatureFile
-from tui.labels import LabelStore
-from tui.sampler import default_labels_path
+from tui.store.features import FeatureFile
+from tui.store.labels import LabelStore
+from tui.learn.sampler import default_labels_path
 
 MISSING = missing_binaries()
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120),

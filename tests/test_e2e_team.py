@@ -27,7 +27,7 @@ from screen_fixtures import SETTLE_S, wait_ready
 from ssh_fixtures import reap_marked
 from tmux_fixtures import Tmux, annotate_cmd, counts
 
-from tui.sampler import default_labels_path
+from tui.learn.sampler import default_labels_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150),
               pytest.mark.skipif(shutil.which("tmux") is None,
@@ -222,7 +222,7 @@ def test_a_waiting_teammate_takes_up_a_dead_teammates_items(tmp_path):
 
 ZOMBIE = r"""
 import os, sys
-from tui.labels import LabelStore
+from tui.store.labels import LabelStore
 s = LabelStore(sys.argv[1], "F1", annotator="zombie")
 print(",".join(s.claim(["z1", "z2"], ttl=120)), flush=True)
 os._exit(0)   # ends without letting go, as a SIGHUP or SIGKILL would
@@ -235,7 +235,7 @@ def test_an_ended_but_unreaped_process_holds_no_lease(tmp_path):
     import subprocess
     import sys
 
-    from tui.labels import LabelStore
+    from tui.store.labels import LabelStore
 
     path = tmp_path / "labels.sqlite"
     child = subprocess.Popen([sys.executable, "-c", ZOMBIE, str(path)],

@@ -10,7 +10,7 @@ import pytest
 from app_fixtures import current_labels, make_pool
 from tmux_fixtures import Tmux, annotate_cmd, counts
 
-from tui.sampler import default_labels_path
+from tui.learn.sampler import default_labels_path
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed "

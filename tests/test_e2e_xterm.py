@@ -13,7 +13,7 @@ import pytest
 from app_fixtures import current_labels, make_pool
 from xterm_fixtures import XtermSession, missing_tools, outline_pixels
 
-from tui.sampler import default_labels_path
+from tui.learn.sampler import default_labels_path
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bool(missing_tools()), reason=f"missing {missing_tools()} "

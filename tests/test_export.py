@@ -19,13 +19,13 @@ from h5fixtures import write_features, write_synthetic
 from PIL import Image
 
 from refs import read_refs
-from tui import export_scores
+from tui.export import scores as export_scores
 from tui.cli import main
-from tui.export import run_export
-from tui.export_atomic import ExportError, atomic_file
-from tui.features import FeatureFile
-from tui.labels import LabelStore
-from tui.sampler import default_labels_path
+from tui.export.dispatch import run_export
+from tui.export.atomic import ExportError, atomic_file
+from tui.store.features import FeatureFile
+from tui.store.labels import LabelStore
+from tui.learn.sampler import default_labels_path
 
 
 def truth_of(f: FeatureFile, i: int) -> bool:

@@ -15,11 +15,11 @@ from pycocotools.coco import COCO
 
 from refs import read_refs
 from tui.cli import main
-from tui.export import run_export
-from tui.export_threshold import pick_threshold
-from tui.features import FeatureFile
-from tui.labels import LabelStore
-from tui.sampler import default_labels_path
+from tui.export.dispatch import run_export
+from tui.export.threshold import pick_threshold
+from tui.store.features import FeatureFile
+from tui.store.labels import LabelStore
+from tui.learn.sampler import default_labels_path
 
 CATS = [{"id": 3, "name": "building"}, {"id": 7, "name": "petal"}]
 

@@ -12,9 +12,9 @@ from app_fixtures import make_pool
 from textual.app import App
 from textual.widgets import Input, Select, Static
 
-from tui.export_dialog import ExportDialog, sampler_model
-from tui.model_file import load_model
-from tui.sampler import Sampler
+from tui.app.export_dialog import ExportDialog, sampler_model
+from tui.export.model_file import load_model
+from tui.learn.sampler import Sampler
 
 
 class Host(App[None]):

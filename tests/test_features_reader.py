@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.h5fixtures import normalise, write_features
-from tui.features import FeatureFile, FeaturesError
+from tui.store.features import FeatureFile, FeaturesError
 
 
 @pytest.fixture

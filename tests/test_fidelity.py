@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 from sixel_decoder import decode, psnr
 
-from tui import encoders
-from tui.image_pane import DEFAULT_COLORS, DEFAULT_MAX_PX
-from tui.render import render_item
+from tui.image import encoders
+from tui.app.image_pane import DEFAULT_COLORS, DEFAULT_MAX_PX
+from tui.image.render import render_item
 
 PANE = (1000, 696)            # a 1000x700 px pane, the sixel height a multiple of 6
 

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from tui.graphics import Graphics, choose_graphics
-from tui.termquery import parse_replies
+from tui.image.graphics import Graphics, choose_graphics
+from tui.image.termquery import parse_replies
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD = textwrap.dedent("""
     import json, os, select, sys, time
     sys.path.insert(0, %r)
-    from tui.graphics import choose_graphics
+    from tui.image.graphics import choose_graphics
     t0 = time.monotonic()
     g = choose_graphics(%r)
     took = time.monotonic() - t0
@@ -172,7 +172,7 @@ def test_inside_real_tmux_chooses_halfcell_and_says_why(tmp_path):
     out = tmp_path / "out.json"
     script = tmp_path / "child.py"
     script.write_text(
-        f"import json, sys\nsys.path.insert(0, {ROOT!r})\nfrom tui.graphics import choose_graphics\n"
+        f"import json, sys\nsys.path.insert(0, {ROOT!r})\nfrom tui.image.graphics import choose_graphics\n"
         f"g = choose_graphics()\nopen({str(out)!r}, 'w').write(json.dumps(g.__dict__))\n")
     tmux = ["tmux", "-L", sock, "-f", "/dev/null"]
     subprocess.run(tmux + ["new-session", "-d", "-x", "120", "-y", "40", sys.executable, str(script)],
@@ -201,7 +201,7 @@ def run_in_attached_tmux(tmp_path, outer_version: bytes, passthrough: bool) -> d
         "while not subprocess.run(['tmux', 'list-clients'], capture_output=True, text=True).stdout.strip():\n"
         "    time.sleep(0.05)\n"
         "time.sleep(0.3)\n"
-        "from tui.graphics import choose_graphics\n"
+        "from tui.image.graphics import choose_graphics\n"
         f"open({str(out)!r}, 'w').write(json.dumps(choose_graphics().__dict__))\n")
     tmux = ["tmux", "-L", sock, "-f", "/dev/null"]
     env = {k: v for k, v in os.environ.items() if k != "TMUX"}

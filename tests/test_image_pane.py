@@ -20,10 +20,10 @@ from textual.strip import Strip
 
 from app_fixtures import sync
 
-from tui import encoders
-from tui.graphics import Graphics
-from tui.image_pane import ImagePane, _Prepared
-from tui.render import render_item
+from tui.image import encoders
+from tui.image.graphics import Graphics
+from tui.app.image_pane import ImagePane, _Prepared
+from tui.image.render import render_item
 
 IMAGES = os.path.join(os.path.dirname(__import__("sklearn.datasets").datasets.__file__), "images")
 CHINA, FLOWER = os.path.join(IMAGES, "china.jpg"), os.path.join(IMAGES, "flower.jpg")
@@ -310,7 +310,7 @@ async def test_kitty_frames_stay_bounded_and_an_evicted_image_still_shows():
     """Frames are never rewritten (real kitty 0.41 kept showing a rewritten frame's old
     picture, another item's). A full image lives while an item prepared in it may still
     be shown, and is deleted once the app has discarded them all."""
-    from tui.image_pane import KITTY_MAX_FRAMES
+    from tui.app.image_pane import KITTY_MAX_FRAMES
     app = PaneApp(graphics("kitty"))
     async with app.run_test(size=(120, 40)) as pilot:
         written = recorder(app)
@@ -348,7 +348,7 @@ def test_sixel_helper_starts_where_stderr_has_no_file_descriptor():
     code = (
         "import io, os, sys\n"
         "from PIL import Image\n"
-        "from tui import encoders\n"
+        "from tui.image import encoders\n"
         "class NoFd(io.StringIO):\n"
         "    def fileno(self): return -1\n"
         "os.close(2); sys.stderr = NoFd(); sys.__stderr__ = NoFd()\n"

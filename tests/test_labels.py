@@ -10,8 +10,8 @@ import time
 import pytest
 from disk_fixtures import small_tmpfs
 
-from tui.labels import ANSWERS, Answer, LabelsError, LabelsMismatch, LabelStore
-from tui.labels_schema import SCHEMA_VERSION
+from tui.store.labels import ANSWERS, Answer, LabelsError, LabelsMismatch, LabelStore
+from tui.store.labels_schema import SCHEMA_VERSION
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from tui.labels import ANSWERS, LabelStore
+from tui.store.labels import ANSWERS, LabelStore
 
 PEOPLE = ("ann", "bob")
 KEYS = st.sampled_from([f"k{i}" for i in range(6)])

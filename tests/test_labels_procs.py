@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.labels import LabelStore
+from tui.store.labels import LabelStore
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # SQLite's busy handler polls (a person answers far more slowly than either).
 WRITER = r"""
 import sys, time
-from tui.labels import LabelStore
+from tui.store.labels import LabelStore
 path, name, count, undo_every = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 pause = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
 s = LabelStore(path, "F1", annotator=name, session=name)
@@ -46,7 +46,7 @@ print("done", flush=True)
 # One member of a team: claim free items, answer those still unanswered, release, repeat.
 TEAM = r"""
 import random, sys, time
-from tui.labels import LabelStore
+from tui.store.labels import LabelStore
 path, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 s = LabelStore(path, "F1", annotator=name)
 pool = [f"item-{i:04d}" for i in range(n)]
@@ -73,7 +73,7 @@ print("done", flush=True)
 
 HOLDER = r"""
 import sys, time
-from tui.labels import LabelStore
+from tui.store.labels import LabelStore
 s = LabelStore(sys.argv[1], "F1", annotator="holder")
 print(",".join(s.claim(["x1", "x2"], ttl=120)), flush=True)
 time.sleep(60)
@@ -83,7 +83,7 @@ time.sleep(60)
 # Opens a labels file that may not exist yet, at the same moment as others.
 OPENER = r"""
 import sys
-from tui.labels import LabelStore
+from tui.store.labels import LabelStore
 print("ready", flush=True)
 sys.stdin.readline()
 s = LabelStore(sys.argv[1], "F1", annotator=sys.argv[2])

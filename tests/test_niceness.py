@@ -10,9 +10,9 @@ import threading
 import pytest
 
 from tests.h5fixtures import write_features
-from tui.niceness import BACKGROUND_NICE, lower_this_thread
-from tui.prefetch import Job, Prefetcher
-from tui.sampler import Sampler
+from tui.learn.niceness import BACKGROUND_NICE, lower_this_thread
+from tui.app.prefetch import Job, Prefetcher
+from tui.learn.sampler import Sampler
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
 

@@ -15,11 +15,11 @@ from app_fixtures import make_pool
 from h5fixtures import write_features
 
 from tui.cli import main
-from tui.export import run_export
-from tui.export_dialog import sampler_model
-from tui.features import FeatureFile
-from tui.model_file import load_model
-from tui.sampler import Sampler
+from tui.export.dispatch import run_export
+from tui.app.export_dialog import sampler_model
+from tui.store.features import FeatureFile
+from tui.export.model_file import load_model
+from tui.learn.sampler import Sampler
 
 
 def truth(f: FeatureFile, i: int) -> bool:

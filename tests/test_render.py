@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tui.render import BACKGROUND, OUTLINE, render_item
+from tui.image.render import BACKGROUND, OUTLINE, render_item
 
 CHINA = os.path.join(os.path.dirname(__import__("sklearn.datasets").datasets.__file__), "images", "china.jpg")
 GRAY, RED = (128, 128, 128), (220, 20, 20)

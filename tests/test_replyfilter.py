@@ -1,10 +1,10 @@
-"""tui.replyfilter on its own: every reply removed at any split, every key kept."""
+"""tui.image.replyfilter on its own: every reply removed at any split, every key kept."""
 
 from __future__ import annotations
 
 import pytest
 
-from tui.replyfilter import STRING_HOLD_S, ReplyFilter
+from tui.image.replyfilter import STRING_HOLD_S, ReplyFilter
 
 REPLIES = [
     "\x1bP>|tmux 3.3a\x1b\\",             # XTVERSION via tmux (DCS)

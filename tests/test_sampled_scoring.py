@@ -1,15 +1,15 @@
-"""Pools above the full-scan limit (tui.ranking): each fit scores a random sample plus the
+"""Pools above the full-scan limit (tui.learn.ranking): each fit scores a random sample plus the
 neighbours of the latest positives, through a real features file and the real Sampler."""
 
 import numpy as np
 import pytest
 
 from tests.h5fixtures import normalise, write_features
-from tui import ranking
-from tui.features import FeatureFile
-from tui.quality import prior_corrected
-from tui.sampler import Sampler
-from tui.trainer import Fitter
+from tui.learn import ranking
+from tui.store.features import FeatureFile
+from tui.learn.quality import prior_corrected
+from tui.learn.sampler import Sampler
+from tui.learn.trainer import Fitter
 
 
 def test_neighbour_lists_converge_to_the_true_neighbours(tmp_path):

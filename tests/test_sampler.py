@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tests.h5fixtures import write_features
-from tui.labels import LabelStore
-from tui.sampler import Sampler, default_labels_path
+from tui.store.labels import LabelStore
+from tui.learn.sampler import Sampler, default_labels_path
 
 
 def make_pool(path, n=80, d=8, seed=0, share=0.2):
@@ -237,7 +237,7 @@ def test_two_annotators_never_share_an_item_and_see_each_others_answers(tmp_path
 
 
 def test_above_the_full_scan_limit_a_sample_is_scored(tmp_path, monkeypatch):
-    import tui.ranking as mod
+    import tui.learn.ranking as mod
     monkeypatch.setattr(mod, "FULL_SCAN_MAX", 100)
     monkeypatch.setattr(mod, "SAMPLE_ROWS", 60)
     keys, truth = make_pool(tmp_path / "f.h5", n=300, share=0.3)
@@ -259,7 +259,7 @@ def test_above_the_full_scan_limit_a_sample_is_scored(tmp_path, monkeypatch):
 
 CHILD = """
 import sys, time
-from tui.sampler import Sampler
+from tui.learn.sampler import Sampler
 s = Sampler(sys.argv[1], annotator="bob", poll=0.1, seed=0)
 for _ in range(int(sys.argv[2])):
     k = s.next()
@@ -311,7 +311,7 @@ with h5py.File(sys.argv[1], "a", locking=False) as w:
 def test_rows_featurized_while_annotating_join_the_pool(tmp_path, monkeypatch):
     import subprocess
     import sys
-    import tui.sampler as mod
+    import tui.learn.sampler as mod
     monkeypatch.setattr(mod, "REFRESH_S", 0.1)
     rng = np.random.default_rng(0)
     status = np.zeros(60, np.int8)
@@ -363,7 +363,7 @@ def test_keep_ahead_keeps_prepared_picks_through_a_refit(tmp_path):
 def test_a_starving_sampler_takes_up_items_whose_leases_ran_out(tmp_path):
     """Every free item is on a teammate's screen: nothing to show, and no answer will come to
     trigger a re-rank. When those leases run out, the sampler must notice by itself."""
-    from tui.features import FeatureFile
+    from tui.store.features import FeatureFile
 
     keys, truth = make_pool(tmp_path / "f.h5", n=6, share=0.5)
     with FeatureFile(str(tmp_path / "f.h5")) as f:
@@ -396,7 +396,7 @@ def test_the_first_model_does_not_wait_for_imports(tmp_path):
     import subprocess
     import sys
     make_pool(tmp_path / "f.h5", n=40)
-    code = ("import sys; from tui.sampler import Sampler\n"
+    code = ("import sys; from tui.learn.sampler import Sampler\n"
             f"s = Sampler({str(tmp_path / 'f.h5')!r}, poll=0.1)\n"
             "assert s.wait_idle(120)\n"
             "print(s.stats()['answered'], 'sklearn.linear_model' in sys.modules, 'torch' in sys.modules)\n"

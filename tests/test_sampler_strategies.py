@@ -5,8 +5,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 
-from tui import strategies as S
-from tui.quality import average_precision, prequential, prior_corrected, window_stats
+from tui.learn import strategies as S
+from tui.learn.quality import average_precision, prequential, prior_corrected, window_stats
 
 
 def test_entropy_picks_the_items_nearest_one_half():

@@ -25,9 +25,9 @@ from app_fixtures import current_labels, make_pool, query_labels
 from PIL import Image
 from term_base import missing, open_terminal
 
-from tui import encoders
-from tui.features import FeatureFile
-from tui.render import render_item
+from tui.image import encoders
+from tui.store.features import FeatureFile
+from tui.image.render import render_item
 
 ROOT = Path(__file__).resolve().parents[1]
 TERMINALS = ["xterm", "xtermjs", "kitty", "foot", "tmux35-xterm", "tmux35-kitty", "tmux33"]

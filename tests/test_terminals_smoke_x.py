@@ -17,7 +17,7 @@ from tmux_fixtures import annotate_cmd
 
 pytestmark = pytest.mark.slow
 COLS, ROWS = 120, 40
-SIDE = 34  # the side panel's width in cells (tui/app.tcss #side)
+SIDE = 34  # the side panel's width in cells (tui/app/app.tcss #side)
 
 
 def wait(probe, timeout: float, what: str, screen=None):

@@ -20,8 +20,8 @@ from pathlib import Path
 from tui.argtypes import bounded_float, bounded_int
 
 # name -> module with `main(argv) -> int`; other issues add theirs here.
-SUBCOMMANDS: dict[str, str] = {"export": "tui.export_cli", "predict": "tui.predict",
-                               "backup": "tui.backup"}
+SUBCOMMANDS: dict[str, str] = {"export": "tui.export.cli", "predict": "tui.export.predict",
+                               "backup": "tui.export.backup"}
 
 GRAPHICS = ("auto", "kitty", "sixel", "halfcell", "unicode")
 
@@ -83,20 +83,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_tui(args) -> int:
-    from tui.features import FeaturesError
-    from tui.labels_schema import LabelsError
+    from tui.store.features import FeaturesError
+    from tui.store.labels_schema import LabelsError
 
     path = Path(args.features)
     if not path.exists():
         return _fail(f"{path}: no such file; pass the features.h5 that featurize wrote")
     if path.is_dir():
         return _fail(f"{path}: is a folder; pass the features.h5 file inside it")
-    from tui.niceness import background_nice
+    from tui.learn.niceness import background_nice
     try:
         background_nice()
     except ValueError as exc:
         return _fail(str(exc))
-    from tui.sampler import Sampler
+    from tui.learn.sampler import Sampler
 
     try:
         sampler = Sampler(str(path), labels=args.labels, strategy=args.strategy,
@@ -109,8 +109,8 @@ def run_tui(args) -> int:
     except OSError as exc:
         return _fail(f"{path}: cannot be read as a features file ({exc})")
     try:
-        from tui.app import AnnotateApp
-        from tui.graphics import choose_graphics
+        from tui.app.app import AnnotateApp
+        from tui.image.graphics import choose_graphics
 
         try:  # before the app starts, so that no terminal reply is read as a key
             graphics = choose_graphics(requested=args.graphics or "auto")
@@ -169,7 +169,7 @@ def _start_helpers(graphics) -> None:
     try:
         from PIL import Image
 
-        from tui import encoders
+        from tui.image import encoders
 
         encoders.sixel_encode_away(Image.new("RGB", (6, 6)))
     except Exception:  # the encoder falls back to this process by itself
