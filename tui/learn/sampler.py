@@ -72,6 +72,7 @@ class Sampler:
                                 session=session)
         self.replayed = replay_saved(self.store)   # answers an earlier run could not write
         self._unsaved = PendingWriter(self.store, self._written)
+        self._reload = False      # read the labels again (an undo could not read a history)
         self.unsaved_file: Path | None = None
         self.strategy, self.target, self.random_share = strategy, target, float(random_share)
         self.queue_size, self.lease_ttl, self.keep_ahead = queue_size, lease_ttl, keep_ahead
@@ -165,9 +166,8 @@ class Sampler:
         item = self._unsaved.pop_last()          # not written yet: taking it back is enough
         if item is not None:
             a = item.entry
-            left = [h for h in self.store.history(a.key, wait=RECORD_WAIT_S)
-                    if h.undone_at is None]
-            left += [u.entry for u in self._unsaved.items() if u.key == a.key]
+            left = self._standing(a.key) + [u.entry for u in self._unsaved.items()
+                                            if u.key == a.key]
         else:
             a = self.store.undo(wait=RECORD_WAIT_S)
             if a is None:
@@ -179,8 +179,7 @@ class Sampler:
                         self._claimed.add(int(i))
                 except LabelsBusy:
                     pass                                     # leased at the next ranking
-            left = [h for h in self.store.history(a.key, wait=RECORD_WAIT_S)
-                    if h.undone_at is None]
+            left = self._standing(a.key)
         with self._lock:
             self._local_writes += 1
             i = self.features.get_index(a.key)
@@ -389,10 +388,21 @@ class Sampler:
             self._fitter.prepare()
             prepare_dot()
 
+    def _standing(self, key: str) -> list:
+        """The item's answers still standing, for undo. The store may be held by the
+        background writer or a lease: then none for now (the item is shown again, which
+        is what undo is for) and the labels are read again in the background."""
+        try:
+            return [h for h in self.store.history(key, wait=RECORD_WAIT_S) if h.undone_at is None]
+        except LabelsBusy:
+            self._reload = True
+            return []
+
     def _step_once(self, new_work: bool) -> None:
         if self.store.checkpoint_due():     # the answers into the main file, off the UI thread
             self.store.checkpoint()
-        changed = self.store.changed()
+        changed = self.store.changed() or self._reload
+        self._reload = False
         if changed:
             self._load_labels()
         f = self.features
