@@ -7,7 +7,7 @@ classifier on every answer so far (coalescing answers that arrive during a
 fit), scores the whole pool from the float16 file (tui.store.features), ranks it by
 the current strategy (tui.learn.strategies) and replaces the queue. The item already
 handed out by `next()` stays put until answered. In a team (several processes
-on one labels file) the queue's items are leased in the labels file, and the
+on one labels file) the queue's items are leased (tui.learn.leasing), and the
 thread polls it every second so teammates' answers reach the model.
 
 Scoring and ranking (a full pass over the pool per model, the cold start, the
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from tui.learn import ranking
+from tui.learn.leasing import Leases
 from tui.learn import strategies as S
 from tui.store.features import FeatureFile, prepare_dot
 from tui.store.labels import LabelsBusy, LabelStore
@@ -35,7 +36,6 @@ from tui.learn.quality import prequential
 from tui.learn.trainer import DEFAULT_C, BackgroundLoop, Fitter, LinearModel, RowCache
 
 RECORD_WAIT_S = 0.25     # a key waits at most this for the labels file, then queues its answer
-LEASE_WAIT_S = 2.0       # leases are best effort: the background never waits longer for them
 REFRESH_S = 5.0          # re-read the status column this often while featurize writes
 _ANSWER = {True: "pos", False: "neg", None: "skip", "pos": "pos", "neg": "neg", "skip": "skip"}
 
@@ -76,6 +76,7 @@ class Sampler:
         self.unsaved_file: Path | None = None
         self.strategy, self.target, self.random_share = strategy, target, float(random_share)
         self.queue_size, self.lease_ttl, self.keep_ahead = queue_size, lease_ttl, keep_ahead
+        self._leases = Leases(self.store, f, lease_ttl)    # teammates see what we hold
         self._rng = np.random.default_rng([seed, 1])     # fallback picks, under the lock
         self._ranker = ranking.Ranker(f, seed)               # the background thread's
         self._lock = threading.RLock()
@@ -88,8 +89,6 @@ class Sampler:
         self._current: tuple[int, str] | None = None
         self._anchor: int | None = None
         self._refreshed = time.monotonic()
-        self._claimed_at = time.monotonic()
-        self._claimed: set[int] = set()
         self._leased: set[int] = set()
         self._queue_by: tuple | None = None        # (strategy, target, anchor) of the queue
         self._labels_gen = 0
@@ -140,18 +139,8 @@ class Sampler:
             version = self._model.version if self._model is not None else None
             strat = self._current[1] if self._current and self._current[0] == i else \
                 next((s for j, s in self._queue if j == i), "manual")
-        a = None
-        if not len(self._unsaved):        # else queue behind them: answers keep their order
-            try:
-                a = self.store.record(key, _ANSWER[answer], prob=prob, model_version=version,
-                                      strategy=strat, wait=RECORD_WAIT_S)
-            except LabelsBusy:
-                pass
-        if a is None:  # the file is locked: go on, the background writer saves it in order
-            item = Unsaved(key, _ANSWER[answer], prob, version, strat, time.time(),
-                           self.store.annotator, self.store.session)
-            a = item.entry = item.provisional()
-            self._unsaved.add(item)
+        # durable now, or queued behind a locked file (the background writer saves it in order)
+        a = self._unsaved.record(key, _ANSWER[answer], prob, version, strat, RECORD_WAIT_S)
         with self._lock:
             self._local_writes += 1
             self._apply(i, a.answer, a)
@@ -172,13 +161,9 @@ class Sampler:
             a = self.store.undo(wait=RECORD_WAIT_S)
             if a is None:
                 return None
-            if self.features.get_index(a.key) is not None:   # shown again: lease it
-                try:
-                    for i in self.features.indices_of(
-                            self.store.claim([a.key], self.lease_ttl, wait=RECORD_WAIT_S)):
-                        self._claimed.add(int(i))
-                except LabelsBusy:
-                    pass                                     # leased at the next ranking
+            i = self.features.get_index(a.key)
+            if i is not None:                                # shown again: lease it
+                self._leases.held |= self._leases.claim_rows([i], RECORD_WAIT_S)
             left = self._standing(a.key)
         with self._lock:
             self._local_writes += 1
@@ -359,15 +344,15 @@ class Sampler:
         """Queue empty (answers faster than fits): a random free item, leased at once."""
         cand = self.features.done & ~self._answered
         # Leases as they are now, not as at the last ranking: a teammate's may have died.
-        leased = self._leased_rows()
+        leased = self._leases.others()
         if leased:
             cand[list(leased)] = False
         if not cand.any():
             return None
         for i in S.random(self.features.n, 8, self._rng, cand):
             i = int(i)
-            if self._claim([self.features.key(i)], RECORD_WAIT_S):   # in the UI thread
-                self._claimed.add(i)
+            if self._leases.claim([self.features.key(i)], RECORD_WAIT_S):  # the UI thread
+                self._leases.held.add(i)
                 if self.store.changed():           # a teammate may have answered it and let go
                     self._load_labels()
                     self._loop.poke()
@@ -415,17 +400,8 @@ class Sampler:
             self._rebuild()
         elif self._starving() and (leased := self._leases_changed()) is not None:
             self._rebuild(fit=False, leased=leased)    # take up items whose leases died
-        elif self._claimed and time.monotonic() - self._claimed_at > self.lease_ttl / 3:
-            self._claim([self.features.key(i) for i in sorted(self._claimed)])
-            self._claimed_at = time.monotonic()
-
-    def _claim(self, keys: list[str], wait: float | None = None) -> list[str]:
-        """Lease keys; while the labels file stays locked (no one can lease or answer
-        then), go on without the leases rather than stall the queue or the screen."""
-        try:
-            return self.store.claim(keys, self.lease_ttl, wait=wait or LEASE_WAIT_S)
-        except LabelsBusy:
-            return list(keys)
+        elif self._leases.held and self._leases.renew_due():
+            self._leases.renew()
 
     def _starving(self) -> bool:
         """Nothing to show though items are left: every free one was leased by others."""
@@ -435,14 +411,9 @@ class Sampler:
     def _leases_changed(self) -> set[int] | None:
         """Teammates' leases now, if they differ from those the last ranking kept out (one
         SQL read, not a pass over the pool): only then can a re-rank find a free item."""
-        now = self._leased_rows()
+        now = self._leases.others()
         with self._lock:
             return now if now != self._leased else None
-
-    def _leased_rows(self) -> set[int]:
-        """Rows of the items teammates hold now (leases read from the labels file)."""
-        rows = self.features.indices_of(list(self.store.leased_by_others()))
-        return {int(i) for i in rows if i >= 0}
 
     def _rebuild(self, fit: bool = True, leased: set[int] | None = None) -> None:
         """Refit if the labels changed, rescore, rank by the strategy, lease the new queue
@@ -465,7 +436,7 @@ class Sampler:
         rows = f.indices_of(keys) if keys else np.zeros(0, np.int64)
         pos = [int(i) for k, i in zip(keys, rows) if i >= 0 and labels[k] == "pos"]
         neg = [int(i) for k, i in zip(keys, rows) if i >= 0 and labels[k] == "neg"]
-        leased = self._leased_rows() if leased is None else leased
+        leased = self._leases.others() if leased is None else leased
         model, proba = self._model, self._proba
         if fit and gen != self._fitted_gen and pos and neg:
             X = self._cache.get(np.asarray(pos + neg))
@@ -497,13 +468,12 @@ class Sampler:
         # leases given back in batches (they block no one for long: ttl, or close()).
         keep = [] if current is None else [current]
         want = keep + [i for i, _ in queue[:self.queue_size + 1]]
-        renew = time.monotonic() - self._claimed_at > self.lease_ttl / 3
-        ask = want if renew else [i for i in want if i not in self._claimed]
-        granted = set(f.indices_of(self._claim([f.key(i) for i in ask]))) \
-            if ask else set()
+        held = self._leases.held
+        renew = self._leases.renew_due()
+        granted = self._leases.claim_rows(want if renew else [i for i in want if i not in held])
         if renew:
-            self._claimed_at = time.monotonic()
-        got = {i for i in want if i in granted or (not renew and i in self._claimed)}
+            self._leases.renewed_at = time.monotonic()
+        got = {i for i in want if i in granted or (not renew and i in held)}
         queue = [(i, s) for i, s in queue if i in got]
         # A teammate releases a lease only after its answer is committed, so answers
         # read after our claim include every item we were just granted and they answered.
@@ -511,7 +481,7 @@ class Sampler:
             self._load_labels()
             if getattr(self, "_loop", None) is not None:
                 self._loop.poke()                    # refit with their answers next round
-        stale = self._claimed - got
+        stale = self._leases.held - got
         release_now = len(stale) > 4 * self.queue_size or bool(stale and renew)
         pos_left = None
         if proba is not None and model is not None:
@@ -525,10 +495,7 @@ class Sampler:
             self._queue = collections.deque((i, s) for i, s in queue
                                             if not self._answered[i] and i not in live)
             self._queue_by = (strategy, target, anchor)
-            stale = (stale | self._claimed - got) - live
-            self._claimed = got | live | (set() if release_now else stale)
+            stale = (stale | self._leases.held - got) - live
+            self._leases.held = got | live | (set() if release_now else stale)
         if release_now and stale:
-            try:
-                self.store.release([f.key(i) for i in stale], wait=LEASE_WAIT_S)
-            except LabelsBusy:
-                pass                                 # they run out by themselves (ttl)
+            self._leases.release(stale)

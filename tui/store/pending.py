@@ -74,6 +74,23 @@ class PendingWriter:
                 self._thread.start()
             self._cond.notify_all()
 
+    def record(self, key: str, answer: str, prob, model_version, strategy,
+               wait: float) -> Answer:
+        """Record now if the file lets us within `wait` seconds and nothing is queued (a later
+        answer never overtakes an earlier one), else queue it; the Answer as recorded, or a
+        provisional one (id None) for a queued answer."""
+        if not len(self):
+            try:
+                return self.store.record(key, answer, prob=prob, model_version=model_version,
+                                         strategy=strategy, wait=wait)
+            except LabelsBusy:
+                pass
+        item = Unsaved(key, answer, prob, model_version, strategy, time.time(),
+                       self.store.annotator, self.store.session)
+        item.entry = item.provisional()
+        self.add(item)
+        return item.entry
+
     def pop_last(self) -> Unsaved | None:
         """Take back the newest queued answer (undo), waiting out a write of it under way."""
         with self._cond:
