@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 from term_base import Terminal as BaseTerminal
-from term_base import die_with_parent
-from xterm_fixtures import XtermSession, _free_display, missing_tools
+from term_base import die_with_parent, free_display
+from xterm_fixtures import XtermSession, missing_tools
 
 DUMP_KEY = "ctrl+shift+alt+F12"
 BORDER = 2  # xterm's internal border, in pixels (-b)
@@ -53,7 +53,7 @@ class Xterm(XtermSession, BaseTerminal):
                  screen=(1600, 1000)):
         self.command, self.cols, self.rows = command, cols, rows
         self.dumps = Path(tempfile.mkdtemp(prefix="binlabel-xterm-text-"))
-        self.display = f":{_free_display()}"
+        self.display = f":{free_display()}"
         self.env = dict(os.environ, DISPLAY=self.display)
         for var in FOREIGN:
             self.env.pop(var, None)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from term_base import free_display
 
 TOOLS = ("Xvfb", "xterm", "xdotool", "import")
 
@@ -23,20 +24,12 @@ def missing_tools() -> list[str]:
     return [t for t in TOOLS if shutil.which(t) is None]
 
 
-def _free_display() -> int:
-    start = 200 + os.getpid() % 500
-    for n in range(start, start + 200):
-        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
-            return n
-    raise RuntimeError("no free X display number")
-
-
 class XtermSession:
     """Xvfb + xterm -ti vt340 running `command`; `close()` ends both (by their pids)."""
 
     def __init__(self, command: str, cols: int = 120, rows: int = 40, font_size: int = 9,
                  screen=(1280, 800)):
-        self.display = f":{_free_display()}"
+        self.display = f":{free_display()}"
         self.env = dict(os.environ, DISPLAY=self.display)
         self.xvfb = subprocess.Popen(
             ["Xvfb", self.display, "-screen", "0", f"{screen[0]}x{screen[1]}x24", "-nolisten",
