@@ -81,7 +81,7 @@ def kill_round(features: Path, labels_path: Path, n: int, rng, index: int,
 
 
 def ready(screen: str, n: int) -> bool:
-    """The app has started: it shows an item ("item i of n"), or says that every item of
+    """The app has started: it shows an item ("row i of n in the file"), or says that every item of
     the pool has an answer (the kill rounds can answer all of a small pool)."""
     return f"of {n}" in screen or "Every item has an answer" in screen
 

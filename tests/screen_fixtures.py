@@ -12,7 +12,7 @@ import time
 
 from tmux_fixtures import Tmux, counts
 
-ITEM = re.compile(r"item (\d+) of (\d+)")
+ITEM = re.compile(r"row (\d+) of (\d+) in the file")
 # The app marks a frame answerable one refresh after it is painted: a person's reaction
 # time is far longer; this stands for it.
 SETTLE_S = 0.3

@@ -52,7 +52,7 @@ def test_undo_across_a_restart_only_with_the_same_session(tmp_path):
                     await pilot.pause(0.3)
                 else:
                     await wait_displayed(app, pilot, not_key=shown[-1])
-            status = app.side.status
+            status = app.side.note
         return shown, status
 
     first, _ = asyncio.run(run("night-shift", "dd"))

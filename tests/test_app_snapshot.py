@@ -19,7 +19,8 @@ from app_fixtures import (current_labels, halfcell, make_pool, panel_text, scree
                           wait_displayed)
 
 from tui.app.app import AnnotateApp
-from tui.app.help_screen import KEYS, HelpScreen
+from tui.app.help_screen import HelpScreen
+from tui.app.keys import KEYS
 from tui.learn.sampler import Sampler, default_labels_path
 
 POOL = Path(tempfile.gettempdir()) / f"binlabel-snapshot-pool-{getpass.getuser()}"
@@ -42,7 +43,7 @@ def settle(app, sampler, seen=None):
         app._refresh_stats()
         await pilot.pause(0.1)
         text = panel_text(app)
-        assert "pos 0  neg 0" in text and "left 1" in text and "item 1 of 1" in text
+        assert "pos 0  neg 0" in text and "left 1" in text and "row 1 of 1 in the file" in text
         assert app.pane.painted.startswith(app.displayed + ":crop:")
         if seen is not None:
             seen.update(displayed=app.displayed, pixel_size=app.pane.pixel_size())
@@ -73,7 +74,7 @@ def test_help(snap_compare, sampler):
         assert current_labels(default_labels_path(sampler.features.filename)) == {}
         await pilot.pause(0.2)
         text = "\n".join(screen_text(app))   # the picture must hold the words, not a box
-        for _, what in KEYS:
-            assert what in text, what
+        for key in KEYS:
+            assert key.help in text, key
 
     assert snap_compare(app, terminal_size=(90, 26), run_before=run_before)

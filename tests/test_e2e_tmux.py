@@ -126,9 +126,10 @@ def test_panel_lines_never_linger_after_the_panel_shrinks(tmp_path):
             screen = term.wait_for(lambda s: counts(s) == tuple(want), what=f"counts {want}")
         time.sleep(1.0)                           # the panel's next refreshes land too
         screen = term.screen()
-        for line in ("positives left", "strategy ", "model ", "last 100/500", "box "):
+        for line in ("positives left", "strategy ", "model agreed with your", "box "):
             assert screen.count(line) == 1, (line, screen)
-        assert len(re.findall(r"item \d+ of", screen)) == 1, screen
+        assert len(re.findall(r"model (?:v\d+|none yet)", screen)) == 1, screen
+        assert len(re.findall(r"row \d+ of \d+ in the file", screen)) == 1, screen
         assert len(re.findall(r"pos \d+\s+neg \d+", screen)) == 1, screen
     finally:
         term.close()

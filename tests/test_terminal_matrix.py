@@ -59,10 +59,10 @@ def problems(lines: list[str], rows: int, n: int, want) -> list[str]:
     footer = [i for i, line in enumerate(lines) if "Negative" in line and "Positive" in line]
     if footer != [rows - 1]:
         out.append(f"the footer is on rows {footer}, expected once on row {rows - 1}")
-    items = [i for i, line in enumerate(lines) if re.search(rf"item \d+ of {n}\b", line)]
+    items = [i for i, line in enumerate(lines) if re.search(rf"row \d+ of {n} in the file", line)]
     if items != [0]:
-        out.append(f"'item N of {n}' on rows {items}, expected once on row 0 (nothing scrolled)")
-    for word in ("strategy ", "last 100/500", "positives left"):
+        out.append(f"'row N of {n} in the file' on rows {items}, expected once on row 0 (nothing scrolled)")
+    for word in ("strategy ", "model agreed with your", "positives left"):
         if text.count(word) != 1:
             out.append(f"{word!r} {text.count(word)} times")
     if len(re.findall(r"\bmodel (v\d+|none yet)", text)) != 1:

@@ -52,7 +52,7 @@ def test_annotate_in_real_terminal(name, tmp_path):
     cmd = annotate_cmd(features, "--labels", str(labels), then=f"echo $? > {done}; sleep 120")
     term = open_terminal(name, cmd, COLS, ROWS)
     try:
-        first = term.wait_text("of 24", 90, "the side panel's 'item N of 24'")
+        first = term.wait_text("of 24", 90, "the side panel's 'row N of 24'")
         dump(name, "after start", first)
         # the first frame must be painted before a key can answer it: the footer shows then
         term.wait_text(lambda lines: "Positive" in lines[-1], 30, "the footer on the last row")

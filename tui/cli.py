@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from tui.app.keys import epilog
 from tui.argtypes import bounded_float, bounded_int
 
 # name -> module with `main(argv) -> int`; other issues add theirs here.
@@ -31,10 +32,21 @@ def tui_parser() -> argparse.ArgumentParser:
         prog="annotate",
         description="Label the items of a features file with one key each; a model "
                     "learns from the answers and picks the next item.",
-        epilog="Keys: A/← negative, D/→ positive, S/Space skip, Backspace undo, "
-               "P probability, Z whole/crop, M strategy, N more like this, ? help, Q quit."
-               + (f" Subcommands: {', '.join(sorted(SUBCOMMANDS))}." if SUBCOMMANDS else ""))
+        epilog=epilog() + (f" Subcommands: {', '.join(sorted(SUBCOMMANDS))}."
+                           if SUBCOMMANDS else ""))
     p.add_argument("features", metavar="FEATURES", help="the features.h5 file to label")
+    p.add_argument("--question", metavar="TEXT",
+                   help="what D (yes) and A (no) answer, e.g. 'Is this cell defective?': kept "
+                        "in the labels file, shown to everyone who opens it, and written into "
+                        "every export (default: the labels file's question, if any)")
+    p.add_argument("--set-question", action="store_true",
+                   help="change the labels file's question to --question TEXT (without it a "
+                        "different question is refused)")
+    p.add_argument("--show-meta", metavar="COL,...",
+                   help="show only these metadata columns beside the image")
+    p.add_argument("--hide-meta", metavar="COL,...",
+                   help="hide these metadata columns (for one, columns that give the answer "
+                        "away)")
     p.add_argument("--labels", metavar="PATH",
                    help="the labels file (default: NAME.labels.sqlite beside FEATURES.h5)")
     p.add_argument("--strategy", choices=("entropy", "maxprob", "random"), default="entropy",
@@ -97,7 +109,13 @@ def run_tui(args) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     from tui.learn.sampler import Sampler
+    from tui.store.task import clean_question
 
+    if args.question is not None:
+        try:  # a mistake in the question is said before any file is opened
+            args.question = clean_question(args.question)
+        except ValueError as exc:
+            return _fail(str(exc))
     try:
         sampler = Sampler(str(path), labels=args.labels, strategy=args.strategy,
                           target=args.target, random_share=args.random_share,
@@ -109,6 +127,14 @@ def run_tui(args) -> int:
     except OSError as exc:
         return _fail(f"{path}: cannot be read as a features file ({exc})")
     try:
+        from tui.app.meta_columns import meta_columns
+        from tui.store.task import settle_question
+
+        try:
+            question = settle_question(sampler.store, args.question, args.set_question)
+            columns = meta_columns(sampler.features, args.show_meta, args.hide_meta)
+        except (ValueError, LabelsError) as exc:
+            return _fail(str(exc))
         from tui.app.app import AnnotateApp
         from tui.image.graphics import choose_graphics
 
@@ -126,7 +152,7 @@ def run_tui(args) -> int:
         os.environ.pop("LINES", None)
         _start_helpers(graphics)
         app = AnnotateApp(sampler, graphics, view=args.view, max_px=args.max_px,
-                          colors=args.colors)
+                          colors=args.colors, question=question, meta_columns=columns)
         app.run()
     finally:
         sampler.close()

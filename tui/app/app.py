@@ -11,6 +11,7 @@ next images happen in a background worker (`tui.app.prefetch`).
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import replace
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -23,7 +24,10 @@ from tui.app.help_screen import HelpScreen
 from tui.app.image_pane import ImagePane
 from tui.app.painted_pane import PaintedImagePane
 from tui.app.item_info import ItemInfo
+from tui.app.keys import KEYS, key_display
 from tui.app.literal import literal_text
+from tui.app.pace import Pace
+from tui.app.meta_columns import MetaColumns
 from tui.app.prefetch import ImageReady, Job, Prefetcher
 from tui.image.render import render_item
 from tui.app.side_panel import SidePanel
@@ -31,6 +35,7 @@ from tui.app.side_panel import SidePanel
 STRATEGIES = ("entropy", "maxprob", "random")  # M cycles; N sets "similar"
 ANSWERS = {"pos": True, "neg": False, "skip": None}
 # Actions that change labels or the queue: refused while a dialog (help) is open.
+FEATURIZE_POLL_S = 1.0  # how often the counts look at the rows featurize has finished
 WORK_ACTIONS = {"answer", "undo", "toggle_view", "toggle_proba", "next_strategy", "more_like"}
 
 
@@ -40,19 +45,11 @@ class AnnotateApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "binlabel"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS = [
-        Binding("a,left", "answer('neg')", "Negative", key_display="A ←"),
-        Binding("d,right", "answer('pos')", "Positive", key_display="D →"),
-        Binding("s,space", "answer('skip')", "Skip", key_display="S"),
-        Binding("backspace", "undo", "Undo", key_display="⌫"),
-        Binding("p", "toggle_proba", "Prob", key_display="P"),
-        Binding("z", "toggle_view", "Whole/crop", key_display="Z"),
-        Binding("m", "next_strategy", "Strategy", key_display="M"),
-        Binding("n", "more_like", "More like", key_display="N"),
-        Binding("e", "export", "Export", key_display="E"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit", key_display="Q"),
-    ]
+    # Ctrl-C is a priority binding: Textual's screens bind it to "copy text" and the
+    # app to "Press ctrl+q to quit"; here it quits, as Q does, wherever the focus is.
+    BINDINGS = [Binding(name, k.action, k.footer, show=bool(k.footer) and i == 0,
+                        key_display=key_display(k), priority=name.startswith("ctrl+"))
+                for k in KEYS for i, name in enumerate(k.keys.split(","))]
 
     # var, not reactive: a reactive on the App repaints the whole screen (~30 KB) when it changes
     view: var[str] = var("crop")
@@ -61,9 +58,21 @@ class AnnotateApp(App[None]):
 
     def __init__(self, sampler, graphics, *, view: str = "crop", context: float = 0.15,
                  lookahead: int = 3, stats_every: float = 0.5, max_px: int | None = None,
-                 colors: int | None = None) -> None:
-        """``max_px`` and ``colors`` trade image size for sharpness (see ImagePane)."""
+                 colors: int | None = None, question: str | None = None,
+                 meta_columns: MetaColumns | None = None) -> None:
+        """``max_px`` and ``colors`` trade image size for sharpness (see ImagePane);
+        ``question``: what D and A answer, named at the panel's top and in the footer;
+        ``meta_columns``: which metadata the panel shows (the default: all)."""
         super().__init__()
+        self.question = question or None
+        self.meta_columns = meta_columns or MetaColumns()
+        if self.question:  # the footer names the answers to the question: D → yes, A → no
+            for k in KEYS:
+                if k.footer_asked:
+                    for name in k.keys.split(","):
+                        self._bindings.key_to_bindings[name] = [
+                            replace(b, description=k.footer_asked)
+                            for b in self._bindings.key_to_bindings.get(name, [])]
         self._pane_options = dict(max_px=max_px, colors=colors)
         self.sampler = sampler
         self.graphics = graphics
@@ -79,12 +88,15 @@ class AnnotateApp(App[None]):
         self._size_px: tuple[int, int] = (0, 0)
         self._peeked: list[str] = []
         self._started = False
+        self.pace = Pace()
+        self._featurized_now = 0        # rows featurize has finished, read by the app itself
         self.set_reactive(AnnotateApp.view, view)
 
     # ---- layout -------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         self._pane = PaintedImagePane(self.graphics, **self._pane_options)
-        self._side = SidePanel(id="side")
+        self._side = SidePanel(id="side", question=self.question,
+                               meta_columns=self.meta_columns)
         with Horizontal(id="main"):
             yield self._pane
             yield self._side
@@ -126,6 +138,8 @@ class AnnotateApp(App[None]):
         self.set_interval(self.stats_every, self._tick)
         # a new model re-ranks the queue: prepare its picks soon, before the next key wants one
         self.set_interval(0.1, self._check_picks)
+        if not self.sampler.features.complete:   # featurize still writes: follow its rows
+            self._featurize_timer = self.set_interval(FEATURIZE_POLL_S, self._count_featurized)
         self.call_after_refresh(self._start)
 
     def on_unmount(self) -> None:
@@ -291,10 +305,33 @@ class AnnotateApp(App[None]):
             self.side.view = view
 
     # ---- stats -----------------------------------------------------------------------
+    @work(thread=True, group="featurized", exclusive=True, exit_on_error=False)
+    def _count_featurized(self) -> None:
+        """The rows featurize has finished, read apart from the sampler: its refresh runs
+        in the refit thread (nice +15), which featurize itself starves of CPU ("left 64"
+        stayed 40 s on screen while featurize reached 320 of 500)."""
+        f = self.sampler.features
+        done = f.featurized_now()
+        if done is not None:
+            self.call_from_thread(self._featurized, done, done >= f.n)
+
+    def _featurized(self, done: int, finished: bool) -> None:
+        self._featurized_now = done
+        if finished:
+            self._featurize_timer.stop()
+        self._refresh_stats()
+
     def _refresh_stats(self) -> None:
         stats = self.sampler.stats()
+        ahead = self._featurized_now - int(stats.get("featurized") or 0)
+        if ahead > 0:   # rows the sampler takes in at its next refresh: unanswered, so left
+            stats = {**stats, "left": int(stats.get("left") or 0) + ahead,
+                     "featurized": self._featurized_now}
         if stats != self.side.stats:  # unchanged figures: no repaint, nothing written
             self.side.stats = stats
+        pace = self.pace.describe(int(stats.get("left") or 0))
+        if pace != self.side.pace:
+            self.side.pace = pace
 
     def _tick(self) -> None:
         """Refresh the figures (repainted only if they changed); check the picks."""
@@ -334,6 +371,8 @@ class AnnotateApp(App[None]):
         except Exception as exc:  # a full disk: keep the item, say so, lose nothing
             self.side.status = f"not saved: {exc}"
             return
+        self.pace.answered()
+        self.side.note = ""
         self._refresh_stats()
         self._advance(self._take_next())
 
@@ -344,9 +383,11 @@ class AnnotateApp(App[None]):
             self.side.status = f"not undone: {exc}"
             return
         if key is None:
-            self.side.status = ("nothing of this session to undo (answers of an earlier run "
-                                "can be undone by starting with its --session NAME)")
+            self.side.note = ("nothing of this session to undo (answers of an earlier run "
+                              "can be undone by starting with its --session NAME)")
             return
+        self.pace.undone()
+        self.side.note = ""
         self._refresh_stats()  # the sampler puts the item on screen back in front
         if key not in self.sampler.features:  # an answer made with another features file
             self.side.status = "undid an answer for an item this features file lacks"
@@ -373,7 +414,7 @@ class AnnotateApp(App[None]):
         if self.displayed is None:
             return
         self.sampler.more_like(self.displayed)
-        self.side.status = "more like this: its nearest neighbours come next"
+        self.side.note = "more like this: its nearest neighbours come next"
         self._want()
 
     def action_export(self) -> None:
@@ -384,4 +425,4 @@ class AnnotateApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.question))

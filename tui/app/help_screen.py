@@ -13,19 +13,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEYS = [
-    ("A  ←", "negative: the item is not what you look for"),
-    ("D  →", "positive: the item is what you look for"),
-    ("S  Space", "skip: no answer, shown again later"),
-    ("Backspace", "undo this session's latest answer (many levels)"),
-    ("P", "show or hide the model's probability for this item"),
-    ("Z", "whole image with the box, or the crop around the box"),
-    ("M", "next strategy: entropy → maxprob → random"),
-    ("N", "more like this: nearest neighbours of this item next"),
-    ("E", "export: labels, scores, COCO boxes, crops, the model"),
-    ("?", "this help"),
-    ("Q", "quit (every answer is already saved)"),
-]
+from tui.app.keys import KEYS
+
 
 
 class HelpScreen(ModalScreen[None]):
@@ -37,15 +26,19 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "close", "Close", show=False),
     ]
 
+    def __init__(self, question: str | None = None) -> None:
+        super().__init__()
+        self.question = question  # D answers it with yes, A with no
+
     def compose(self) -> ComposeResult:
         table = Table(show_header=False, box=None, padding=(0, 1), expand=False)
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
-        for key, what in KEYS:
-            table.add_row(key, what)
+        for key in KEYS:
+            table.add_row(key.shown, key.help)
         with VerticalScroll(id="help-box"):
-            yield Static("binlabel: answer with one key; the model learns as you go",
-                         id="help-title")
+            yield Static(self.question or "binlabel: answer with one key; the model learns "
+                         "as you go", id="help-title", markup=False)
             yield Static(table, id="help-keys")
             yield Static("Escape, ? or Q closes this help.", id="help-close")
 

@@ -23,6 +23,7 @@ from textual.widget import Widget
 
 from tui.app.item_info import ItemInfo
 from tui.app.literal import literal, literal_text
+from tui.app.meta_columns import MetaColumns
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -48,6 +49,25 @@ def _fmt(value: Any, spec: str = "") -> str:
         return literal(value)
 
 
+def agreement_text(w100: dict, w500: dict) -> Text:
+    """How often the model's guess matched the person's answer, in words: each answer
+    is compared with the guess made before it was given (tui/learn/quality.py)."""
+    t = Text()
+    acc100, acc500 = w100.get("accuracy"), w500.get("accuracy")
+    t.append("model agreed with your\n", "dim")
+    if acc100 is None:
+        t.append("answers: – (no guesses yet)\n")
+        return t
+    t.append(f"last {w100.get('n') or 100} answers: {acc100:.0%}")
+    if acc500 is not None and (w500.get("n") or 0) > (w100.get("n") or 0):
+        t.append(f", last {w500.get('n')}: {acc500:.0%}")
+    t.append("\n")
+    if w100.get("ap") is not None:
+        t.append("its ranking of them: AP ", "dim")
+        t.append(_fmt(w100.get("ap"), ".2f") + "\n")
+    return t
+
+
 class SidePanel(Widget):
     """Item, counts, strategy, model and live quality; reactive, only changed lines redrawn."""
 
@@ -57,12 +77,17 @@ class SidePanel(Widget):
     show_proba: reactive[bool] = reactive(False, repaint=False)
     proba: reactive[float | None] = reactive(None, repaint=False)
     view: reactive[str] = reactive("crop", repaint=False)
-    status: reactive[str] = reactive("", repaint=False)
+    status: reactive[str] = reactive("", repaint=False)   # a warning or an error (yellow)
+    note: reactive[str] = reactive("", repaint=False)     # news, not a warning ("more like this")
+    pace: reactive[str] = reactive("", repaint=False)     # answers a minute and the ETA
     # The key of the item in the latest frame drawn: the app answers only painted items.
     painted_key: str | None = None
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, question: str | None = None,
+                 meta_columns: MetaColumns | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.question = question
+        self.meta_columns = meta_columns or MetaColumns()
         self._strips: list[Strip] | None = None   # the lines drawn, None: redraw them all
         self._strips_size = Size(0, 0)
         self._strips_key: str | None = None       # the item those lines show
@@ -76,7 +101,7 @@ class SidePanel(Widget):
 
     def on_mount(self) -> None:
         # Any change: one update after the handler that made it (a key sets several at once).
-        for name in ("info", "stats", "show_proba", "proba", "view", "status"):
+        for name in ("info", "stats", "show_proba", "proba", "view", "status", "note", "pace"):
             self.watch(self, name, self._schedule, init=False)
 
     def _schedule(self) -> None:
@@ -138,9 +163,13 @@ class SidePanel(Widget):
         """The whole panel as one text (what `render_line` draws, line by line)."""
         t = Text(no_wrap=False, overflow="fold")
         info, s = self.info, self.stats or {}
+        if self.question:
+            t.append_text(literal_text(self.question, "bold"))
+            t.append("\n")
         if info is not None:
-            t.append("item ", "bold")
-            t.append(f"{info.index + 1} of {info.n}\n")
+            t.append("row ", "dim")
+            t.append(f"{info.index + 1} of {info.n}")
+            t.append(" in the file\n", "dim")
             t.append_text(literal_text(info.path, "cyan"))
             t.append("\n")
             t.append("box ", "dim")
@@ -148,13 +177,16 @@ class SidePanel(Widget):
             if info.box is not None:
                 t.append(f" ({self.view})", "dim")
             t.append("\n")
-            for k, v in list(info.meta.items())[:6]:
+            for k, v in self.meta_columns.select(info.meta):
                 t.append_text(literal_text(k, "dim"))
                 t.append(" ")
                 t.append_text(literal_text(v))
                 t.append("\n")
         if self.status:
             t.append_text(literal_text(self.status, "yellow"))
+            t.append("\n")
+        if self.note:
+            t.append_text(literal_text(self.note, "italic"))
             t.append("\n")
         t.append("\n")
         t.append("pos ", "bold green")
@@ -166,6 +198,18 @@ class SidePanel(Widget):
         t.append("  left ", "bold")
         t.append(_fmt(s.get("left")))
         t.append("\n")
+        n = self.info.n if self.info is not None else None
+        if n and s.get("featurized") is not None and s["featurized"] < n:
+            t.append("featurized ", "dim")
+            t.append(f"{s['featurized']} of {n} so far\n")
+        answered = sum(int(s.get(k) or 0) for k in ("pos", "neg", "skip"))
+        t.append("answered ", "dim")
+        t.append(str(answered))
+        t.append("\n")
+        if self.pace:
+            t.append("pace ", "dim")
+            t.append_text(literal_text(self.pace))
+            t.append("\n")
         t.append("strategy ", "dim")
         t.append_text(literal_text(f"{_fmt(s.get('strategy'))} ({_fmt(s.get('target'))})"))
         t.append("\n")
@@ -188,12 +232,7 @@ class SidePanel(Widget):
         if s.get("error"):
             t.append_text(literal_text(f"training failed: {s['error']}", "red"))
             t.append("\n")
-        w100, w500 = s.get("last100") or {}, s.get("last500") or {}
-        t.append("last 100/500 answers\n", "dim")
-        t.append("acc ", "dim")
-        t.append(f"{_fmt(w100.get('accuracy'), '.2f')}/{_fmt(w500.get('accuracy'), '.2f')}")
-        t.append("  AP ", "dim")
-        t.append(f"{_fmt(w100.get('ap'), '.2f')}/{_fmt(w500.get('ap'), '.2f')}\n")
+        t.append_text(agreement_text(s.get("last100") or {}, s.get("last500") or {}))
         line = sparkline(s.get("agreement_recent"), width=max(4, self.size.width - 2))
         if line:
             t.append(line + "\n", "green")

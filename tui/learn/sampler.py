@@ -243,7 +243,8 @@ class Sampler:
             counts = dict(self._counts)
             m, pos_left = self._model, self._pos_left
             left = int(np.count_nonzero(self.features.done & ~self._answered))
-        out = {**counts, "left": left, "model_version": m.version if m else None,
+            featurized = int(np.count_nonzero(self.features.done))
+        out = {**counts, "left": left, "featurized": featurized, "model_version": m.version if m else None,
                "training": self._loop.busy, "strategy": self.strategy, "target": self.target,
                "random_share": self.random_share, "positives_left": pos_left,
                "error": str(self._loop.error) if self._loop.error else None,

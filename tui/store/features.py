@@ -242,6 +242,24 @@ class FeatureFile:
         self.complete = bool(h5.attrs.get("complete", False))
         self._mm = self._memmap()
 
+    def featurized_now(self) -> int | None:
+        """How many rows featurize has finished in the file on disk now (None: it is not
+        this file any more, or cannot be read). For the counts on screen only: it swaps
+        nothing in, so it may run in any thread while the sampler's refresh is starved of
+        CPU by featurize itself (the refit thread runs at nice +15)."""
+        try:
+            h5 = _open(self.filename)
+        except (OSError, ValueError):
+            return None
+        try:
+            if self._differs(h5):
+                return None
+            return int(np.count_nonzero(np.asarray(h5["status"][:]) == DONE))
+        except (OSError, KeyError, ValueError):
+            return None
+        finally:
+            h5.close()
+
     replaced: str | None = None
 
     def _differs(self, h5: h5py.File) -> str | None:

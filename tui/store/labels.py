@@ -348,6 +348,16 @@ class LabelStore:
             return [Answer(*r) for r in conn.execute(
                 f"SELECT {_COLS} FROM answers WHERE key = ? ORDER BY id", (key,))]
 
+    def setting(self, name: str) -> str | None:
+        """A row of the file's `meta` table (the task's question, for one): None if unset."""
+        with self._read(f"reading {name}") as conn:
+            row = conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_setting(self, name: str, value: str) -> None:
+        self._transact(f"storing {name}", lambda conn: conn.execute(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value)))
+
     def verify(self) -> list[str]:
         """Problems found in the file (empty when sound): SQLite's integrity check, and the
         `current` table recomputed from the log."""
