@@ -19,28 +19,20 @@ import numbers
 import os
 import secrets
 import sqlite3
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterable
 
-from tui.store.labels_schema import (ANSWERS, BUSY_TIMEOUT_S, Answer, LabelsBusy, LabelsError,
-                               LabelsMismatch, check_and_create, check_record_args, connect,
-                               is_disk_full, is_locked, sqlite_error)
+from tui.store.labels_db import LabelsDB
+from tui.store.labels_schema import (ANSWER_COLUMNS, ANSWERS, Answer, LabelsBusy, LabelsError, LabelsMismatch,
+                                     check_and_create, check_record_args)
 from tui.store.leases import Holder, check_keys, check_ttl
 
 __all__ = ["LabelStore", "Answer", "LabelsMismatch", "LabelsError", "LabelsBusy", "ANSWERS"]
 
-T = TypeVar("T")
-
-_COLS = ("id, key, answer, annotator, time, prob, model_version, strategy, undone_at, "
-         "session")
+_COLS = ANSWER_COLUMNS
 # The latest answer not undone of every item, from the log (SQLite takes the bare columns from
 # the MAX row); the `current` table holds the same, maintained on every write.
-# Checkpoint the write-ahead log into the main file this often (see LabelStore.checkpoint).
-CHECKPOINT_ANSWERS = 20
-CHECKPOINT_S = 30.0
 _FROM_LOG = "SELECT key, MAX(id), answer FROM answers WHERE undone_at IS NULL GROUP BY key"
 
 
@@ -86,99 +78,23 @@ class LabelStore:
         self.notice: str | None = None
         self._holder = Holder(self.annotator)
         self.owner = self._holder.owner
-        self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = connect(self.path)
+        self._db = LabelsDB(self.path)
         try:
+            conn = self._db.connection()
             try:
-                check_and_create(self._conn, self.path, features_id)
+                check_and_create(conn, self.path, features_id)
             except sqlite3.Error as exc:
-                raise self._error(exc, "opening the labels file") from exc
+                raise self._db.error(exc, "opening the labels file") from exc
             self._check_identity(has_key, attach)
-            self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
-            self._rev_seen = self._revision(self._conn)
+            self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+            self._rev_seen = self._revision(conn)
             self._pending_change = False
             self._labels_cache: tuple[int, dict[str, str]] | None = None
-            self._since_checkpoint, self._checkpointed_at = 0, time.monotonic()
         except BaseException:
-            self._conn.close()
-            self._conn = None
+            self._db.close()
             raise
 
     # ---- plumbing -------------------------------------------------------------------------
-
-    def _error(self, exc: sqlite3.Error, doing: str) -> LabelsError:
-        return sqlite_error(self.path, exc, doing)
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise LabelsError(f"{self.path}: the label store is closed")
-        return self._conn
-
-    @contextmanager
-    def _within(self, wait: float | None) -> Iterator[None]:
-        """Hold the store (and SQLite's busy wait) for at most `wait` seconds, else raise
-        LabelsBusy; None: the usual BUSY_TIMEOUT_S. For callers that must not freeze."""
-        if wait is None:
-            with self._lock:
-                yield
-            return
-        if not self._lock.acquire(timeout=max(0.0, wait)):
-            raise LabelsBusy(f"{self.path}: busy in this process (another write is waiting)")
-        try:
-            conn = self._connection()
-            conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
-            try:
-                yield
-            finally:
-                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        finally:
-            self._lock.release()
-
-    def _transact(self, doing: str, body: Callable[[sqlite3.Connection], T],
-                  wait: float | None = None) -> T:
-        """Run body in one IMMEDIATE transaction (the write lock is taken up front, so
-        busy_timeout applies). On a full disk, checkpoint and truncate the WAL (it holds many
-        copies of the same pages) and try once more before reporting it. With `wait`, a
-        file locked for longer raises LabelsBusy (nothing written)."""
-        with self._within(wait):
-            conn = self._connection()
-            for attempt in (1, 2):
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    result = body(conn)
-                    conn.execute("COMMIT")
-                    return result
-                except BaseException as exc:
-                    if conn.in_transaction:
-                        try:
-                            conn.execute("ROLLBACK")
-                        except sqlite3.Error:
-                            pass  # SQLite already rolled back (e.g. after SQLITE_FULL)
-                    if not isinstance(exc, sqlite3.Error):
-                        raise
-                    if attempt == 1 and is_disk_full(exc) and self._shrink_wal(conn):
-                        continue
-                    if wait is not None and is_locked(exc):
-                        raise LabelsBusy(f"{self.path}: locked by another process") from exc
-                    raise self._error(exc, doing) from exc
-            raise AssertionError("unreachable")
-
-    @staticmethod
-    def _shrink_wal(conn: sqlite3.Connection) -> bool:
-        try:
-            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        except sqlite3.Error:
-            return False
-        return busy == 0
-
-    @contextmanager
-    def _read(self, doing: str, wait: float | None = None) -> Iterator[sqlite3.Connection]:
-        with self._within(wait):
-            conn = self._connection()
-            try:
-                yield conn
-            except sqlite3.Error as exc:
-                raise self._error(exc, doing) from exc
 
     @staticmethod
     def _revision(conn: sqlite3.Connection) -> int:
@@ -200,7 +116,7 @@ class LabelStore:
     # ---- identity -------------------------------------------------------------------------
 
     def _check_identity(self, has_key, attach: bool) -> None:
-        conn = self._connection()
+        conn = self._db.connection()
         known = [r[0] for r in conn.execute(
             "SELECT features_id FROM features ORDER BY attached_at")]
         if self.features_id in known:
@@ -221,7 +137,7 @@ class LabelStore:
                 f"{self.features_id}; the new features file {holds}, so the labels would "
                 f"land on the wrong items. Pass another --labels path to start new labels, "
                 f"or --attach to use these labels with this features file anyway.")
-        self._transact("attaching a features file", lambda c: c.execute(
+        self._db.transact("attaching a features file", lambda c: c.execute(
             "INSERT OR IGNORE INTO features VALUES (?, ?, ?, ?, ?)",
             (self.features_id, time.time(), how, len(labelled), present)))
         what = ("forced with --attach" if how == "attach"
@@ -253,10 +169,10 @@ class LabelStore:
                          (key, row_id, answer, rev + 1))
             return row_id, rev
 
-        with self._within(wait):  # _after_bump too, for a store shared by threads
-            row_id, rev = self._transact("recording an answer", body, wait)
+        with self._db.within(wait):  # _after_bump too, for a store shared by threads
+            row_id, rev = self._db.transact("recording an answer", body, wait)
             self._after_bump(rev)
-            self._since_checkpoint += 1
+            self._db.wrote()
         return Answer(row_id, key, answer, who, now, prob, model_version, strategy, None,
                       session)
 
@@ -282,8 +198,8 @@ class LabelStore:
                          (key, *(prev or (None, None)), rev + 1))
             return row, rev
 
-        with self._within(wait):
-            row, rev = self._transact("undoing an answer", body, wait)
+        with self._db.within(wait):
+            row, rev = self._db.transact("undoing an answer", body, wait)
             if row is None:
                 return None
             self._after_bump(rev)
@@ -291,7 +207,7 @@ class LabelStore:
 
     def labels(self) -> dict[str, str]:
         """Current label of every answered item: key -> 'pos' | 'neg' | 'skip'."""
-        with self._read("reading labels") as conn:
+        with self._db.read("reading labels") as conn:
             conn.execute("BEGIN")  # one snapshot for the revision and the rows
             try:
                 rev = self._revision(conn)
@@ -315,7 +231,7 @@ class LabelStore:
 
     def counts(self) -> dict[str, int]:
         """{'pos', 'neg', 'skip', 'answered'} over the current labels."""
-        with self._read("counting labels") as conn:
+        with self._db.read("counting labels") as conn:
             got = dict(conn.execute("SELECT answer, COUNT(*) FROM current "
                                     "WHERE answer IS NOT NULL GROUP BY answer"))
         out = {a: got.get(a, 0) for a in ANSWERS}
@@ -330,7 +246,7 @@ class LabelStore:
         if annotator is not None:
             where += " AND annotator = ?"
             args.append(annotator)
-        with self._read("reading the last answers") as conn:
+        with self._db.read("reading the last answers") as conn:
             rows = conn.execute(f"SELECT {_COLS} FROM answers WHERE {where} "
                                 f"ORDER BY id DESC LIMIT ?", (*args, int(n))).fetchall()
         return [Answer(*r) for r in rows]
@@ -338,30 +254,30 @@ class LabelStore:
     def answers(self, include_undone: bool = False) -> list[Answer]:
         """Every answer, oldest first: the prequential log."""
         where = "" if include_undone else "WHERE undone_at IS NULL"
-        with self._read("reading answers") as conn:
+        with self._db.read("reading answers") as conn:
             return [Answer(*r) for r in conn.execute(
                 f"SELECT {_COLS} FROM answers {where} ORDER BY id")]
 
     def history(self, key: str, wait: float | None = None) -> list[Answer]:
         """Every answer given to one item, undone ones included, oldest first."""
-        with self._read("reading an item's history", wait) as conn:
+        with self._db.read("reading an item's history", wait) as conn:
             return [Answer(*r) for r in conn.execute(
                 f"SELECT {_COLS} FROM answers WHERE key = ? ORDER BY id", (key,))]
 
     def setting(self, name: str) -> str | None:
         """A row of the file's `meta` table (the task's question, for one): None if unset."""
-        with self._read(f"reading {name}") as conn:
+        with self._db.read(f"reading {name}") as conn:
             row = conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return row[0] if row else None
 
     def set_setting(self, name: str, value: str) -> None:
-        self._transact(f"storing {name}", lambda conn: conn.execute(
+        self._db.transact(f"storing {name}", lambda conn: conn.execute(
             "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value)))
 
     def verify(self) -> list[str]:
         """Problems found in the file (empty when sound): SQLite's integrity check, and the
         `current` table recomputed from the log."""
-        with self._read("checking the labels file") as conn:
+        with self._db.read("checking the labels file") as conn:
             problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
             conn.execute("BEGIN")
             try:
@@ -378,7 +294,7 @@ class LabelStore:
 
     def changed(self) -> bool:
         """True when another connection recorded or undid answers since our last look."""
-        with self._read("checking for changes") as conn:
+        with self._db.read("checking for changes") as conn:
             dv = conn.execute("PRAGMA data_version").fetchone()[0]
             if dv == self._data_version and not self._pending_change:
                 return False
@@ -398,58 +314,41 @@ class LabelStore:
         else between the two reads is then seen as answered. Re-claim within ttl to keep
         a lease; a lease also dies with its process (pid checked on this host)."""
         keys, ttl = check_keys(keys), check_ttl(ttl)
-        return self._transact("claiming items", lambda c: self._holder.claim(c, keys, ttl), wait)
+        return self._db.transact("claiming items", lambda c: self._holder.claim(c, keys, ttl), wait)
 
     def release(self, keys: Iterable[str] | None = None, wait: float | None = None) -> None:
         """Give back our leases on keys (all of ours if None)."""
         keys = None if keys is None else check_keys(keys)
-        self._transact("releasing items", lambda c: self._holder.release(c, keys), wait)
+        self._db.transact("releasing items", lambda c: self._holder.release(c, keys), wait)
 
     def leased_by_others(self) -> set[str]:
         """Keys with a live lease held by another owner (another process or window)."""
-        with self._read("reading leases") as conn:
+        with self._db.read("reading leases") as conn:
             return self._holder.held_by_others(conn)
 
     # ---- the file on its own ---------------------------------------------------------------
 
     def checkpoint(self, truncate: bool = False) -> bool:
-        """Copy the answers in the write-ahead log into the main file; True if all were.
-
-        Why: until a checkpoint, answers live in NAME.sqlite-wal only, and a backup that
-        copies *.sqlite (a common habit) holds none of them. SQLite checkpoints by itself
-        only every 1,000 pages (thousands of answers). PASSIVE never waits for readers;
-        TRUNCATE (on close) also empties the log file."""
-        mode = "TRUNCATE" if truncate else "PASSIVE"
-        with self._lock:
-            conn = self._connection()
-            try:
-                busy, _, _ = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
-            except sqlite3.Error:
-                return False     # locked by a teammate's write, say: the next one will do
-            self._since_checkpoint, self._checkpointed_at = 0, time.monotonic()
-            return busy == 0
+        """The answers in the write-ahead log into the main file (LabelsDB.checkpoint)."""
+        return self._db.checkpoint(truncate)
 
     def checkpoint_due(self) -> bool:
-        """Every CHECKPOINT_ANSWERS answers, or CHECKPOINT_S seconds after an answer."""
-        return self._since_checkpoint >= CHECKPOINT_ANSWERS or (
-            self._since_checkpoint > 0
-            and time.monotonic() - self._checkpointed_at >= CHECKPOINT_S)
+        return self._db.checkpoint_due()
 
     # ---- lifetime -------------------------------------------------------------------------
 
     def close(self) -> None:
         """Release our leases, checkpoint the log into the main file and close; safe to
         call twice."""
-        with self._lock:
-            if self._conn is None:
+        with self._db.lock:
+            if self._db.closed:
                 return
             try:
                 self.release()
             except LabelsError:
                 pass  # a full disk must not stop us closing; the leases expire by themselves
-            self.checkpoint(truncate=True)
-            self._conn.close()
-            self._conn = None
+            self._db.checkpoint(truncate=True)
+            self._db.close()
 
     def __enter__(self) -> "LabelStore":
         return self
@@ -458,6 +357,6 @@ class LabelStore:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._conn is None else "open"
+        state = "closed" if self._db.closed else "open"
         return f"LabelStore({str(self.path)!r}, annotator={self.annotator!r}, {state})"
 

@@ -22,10 +22,10 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
-from tui.store.labels_schema import (APPLICATION_ID, SQLITE_HEADER, Answer, LabelsError,
+from tui.store.labels_schema import (ANSWER_COLUMNS_V1, APPLICATION_ID, SQLITE_HEADER, Answer, LabelsError,
                                LabelsMismatch, check_version)
 
-_COLS = "id, key, answer, annotator, time, prob, model_version, strategy, undone_at"
+_COLS = ANSWER_COLUMNS_V1   # a read-only file may be of schema version 1 (no session)
 _WAL_HEADER = 32   # a -wal of this size or less holds no frames
 
 

@@ -82,6 +82,12 @@ CREATE INDEX IF NOT EXISTS leases_owner ON leases (owner);
 """
 
 
+# The log's columns in Answer's order; a version-1 file has no `session` (read-only readers
+# of old files ask for the first ones only).
+ANSWER_COLUMNS_V1 = "id, key, answer, annotator, time, prob, model_version, strategy, undone_at"
+ANSWER_COLUMNS = ANSWER_COLUMNS_V1 + ", session"
+
+
 @dataclass(frozen=True)
 class Answer:
     """One row of the log, as recorded."""
@@ -149,7 +155,7 @@ def sqlite_error(path: Path, exc: sqlite3.Error, doing: str) -> LabelsError:
     msg = str(exc)
     if is_damaged(exc):
         return damaged(path, msg)
-    if "locked" in msg or "busy" in msg:
+    if is_locked(exc):
         return LabelsError(
             f"{path}: another process kept the labels file locked for more than "
             f"{BUSY_TIMEOUT_S:.0f} s while {doing}; nothing was written. Check for a "
