@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from tui.store.labels_db import LabelsDB
-from tui.store.labels_schema import (ANSWER_COLUMNS, ANSWERS, Answer, LabelsBusy, LabelsError, LabelsMismatch,
-                                     check_and_create, check_record_args)
+from tui.store.labels_schema import (ANSWER_COLUMNS, ANSWERS, Answer, LabelsBusy, LabelsError,
+                                     LabelsMismatch, check_and_create, check_record_args)
 from tui.store.leases import Holder, check_keys, check_ttl
 
 __all__ = ["LabelStore", "Answer", "LabelsMismatch", "LabelsError", "LabelsBusy", "ANSWERS"]
