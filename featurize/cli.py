@@ -93,12 +93,13 @@ def main(argv=None) -> int:
 
 def _main(args) -> int:
     import refs
-    from featurize import distributed
+    from featurize import distributed, hub
     from featurize.models import ModelError, load_backbone
     from featurize.run import StopFlag, resolve_device, resolve_precision
     from featurize.store import StoreError, stored_attr
 
     t0 = time.monotonic()
+    hub.start_probe(args.model, args.weights)  # answered while the list is read and timm imported
     try:
         reflist = refs.read_refs(args.refs, box_format=args.box_format, images=args.images)
     except refs.RefsError as e:
