@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from featurize.device import CHOICES as DEVICES
 from featurize.run import BOX_MODES, DEFAULT_BOX_MODE, Options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -39,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="model inputs per batch: crops, or images in pool mode "
                                                   "(default: 256 on CUDA, 64 on MPS, 32 on CPU)")
     p.add_argument("--workers", type=int, help="decoding worker processes (default from the CPU count)")
-    p.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="auto: CUDA (cuda:LOCAL_RANK under torchrun), else Apple MPS, else the CPU")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="auto: bf16 on CUDA (fp16 without bf16 support) and on CPUs with bf16 hardware, else fp32")
     p.add_argument("--limit", type=int, help="only the first N items of the list")
@@ -95,7 +97,8 @@ def _main(args) -> int:
     import refs
     from featurize import distributed, hub
     from featurize.models import ModelError, load_backbone
-    from featurize.run import StopFlag, resolve_device, resolve_precision
+    from featurize.device import resolve_device
+    from featurize.run import StopFlag, resolve_precision
     from featurize.store import StoreError, stored_attr
 
     t0 = time.monotonic()

@@ -29,10 +29,11 @@ from pathlib import Path
 import torch
 
 from featurize import hub
+from featurize.device import resolve_device
 from featurize.preprocess import Preprocess
 from featurize.registry import DEFAULT_MODEL, MODELS, ModelError, ModelSpec, resolve
 
-__all__ = ["Backbone", "ModelError", "MODELS", "DEFAULT_MODEL", "load_backbone", "load_state_dict", "resolve_device"]
+__all__ = ["Backbone", "ModelError", "MODELS", "DEFAULT_MODEL", "load_backbone", "load_state_dict"]
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
@@ -293,21 +294,9 @@ def _load_open_clip(spec: ModelSpec, name: str, weights: str | None):
     return visual, pre, patch, npt, dim, wid
 
 
-def resolve_device(device) -> torch.device:
-    """"auto" -> cuda, then mps, then cpu; anything else as torch understands it."""
-    if str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ModelError(f"--device {device!r}: {e}") from None
-
-
 def load_backbone(name: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None, device="cpu") -> Backbone:
     """Build the image tower of `name`, load its weights (hub cache, or `weights`), eval mode, on `device`."""
+    dev = resolve_device(device)  # a device this machine lacks fails before seconds of loading
     spec = resolve(name)
     if weights is not None:
         weights = str(weights)
@@ -318,7 +307,6 @@ def load_backbone(name: str = DEFAULT_MODEL, weights: str | os.PathLike | None =
     loader = _load_open_clip if spec.family == "open_clip" else _load_timm
     model, pre, patch, npt, dim, wid = loader(spec, name, weights)
     model.eval().requires_grad_(False)
-    dev = resolve_device(device)
     model.to(dev)
     return Backbone(name=name, weights_id=wid, dim=dim, preprocess=pre, patch_size=patch, num_prefix_tokens=npt,
                     model=model, device=dev, family="open_clip" if spec.family == "open_clip" else "timm")
