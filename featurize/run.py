@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from featurize.dataset import ChunkDataset, default_workers, make_loader, normalize, plan
+from featurize.format import DONE
 from featurize.pool import pool_tokens
 from featurize.progress import Progress
-from featurize.store import DONE, FeatureStore
+from featurize.store import FeatureStore
 
 BOX_MODES = ("crop", "pool")
 #: Default box mode: one forward per image, boxes pooled from its patch tokens
