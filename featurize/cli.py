@@ -15,8 +15,11 @@ import time
 
 from featurize.device import CHOICES as DEVICES
 from featurize.run import BOX_MODES, DEFAULT_BOX_MODE, Options
+from refs.fail import EXIT_USAGE, fail
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1
+#: How featurize's messages start, as argparse's own errors do.
+PROG = "featurize: error"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,10 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _err(msg: str) -> None:
-    print(f"featurize: error: {msg}", file=sys.stderr, flush=True)
-
-
 def _validate(args, parser) -> None:
     if args.context < 0 or args.context != args.context:
         parser.error(f"--context must be >= 0, got {args.context}")
@@ -89,8 +88,7 @@ def main(argv=None) -> int:
     try:
         return _main(args)
     except KeyboardInterrupt:
-        _err("stopped before any row was computed; run the same command again to start")
-        return 130
+        return fail(PROG, "stopped before any row was computed; run the same command again to start", 130)
 
 
 def _main(args) -> int:
@@ -106,11 +104,9 @@ def _main(args) -> int:
     try:
         reflist = refs.read_refs(args.refs, box_format=args.box_format, images=args.images)
     except refs.RefsError as e:
-        _err(str(e))
-        return EXIT_USAGE
+        return fail(PROG, str(e))
     except OSError as e:
-        _err(f"{args.refs}: {e.strerror or e}")
-        return EXIT_USAGE
+        return fail(PROG, f"{args.refs}: {e.strerror or e}")
     for w in reflist.warnings:
         print(f"featurize: warning: {w}", file=sys.stderr)
     if reflist.duplicates:
@@ -120,8 +116,7 @@ def _main(args) -> int:
     if args.limit is not None:
         items = items[:args.limit]
     if not items:
-        _err(f"{args.refs}: no items to featurize")
-        return EXIT_USAGE
+        return fail(PROG, f"{args.refs}: no items to featurize")
 
     ctx = distributed.context()
     try:
@@ -130,8 +125,7 @@ def _main(args) -> int:
         precision = resolve_precision(args.precision, device, resume)
         backbone = load_backbone(args.model, args.weights, device=device)
     except (ValueError, ModelError) as e:
-        _err(str(e))
-        return EXIT_USAGE
+        return fail(PROG, str(e))
     attrs = {
         "model": args.model, "weights": backbone.weights_id, "preprocess": backbone.preprocess.to_json(),
         "box_mode": args.box_mode, "context": float(args.context), "dim": int(backbone.dim),
@@ -151,8 +145,7 @@ def _main(args) -> int:
             outcome = distributed.featurize(out_path, items, backbone, opts, attrs, ctx,
                                             overwrite=args.overwrite, stop=stop)
     except StoreError as e:
-        _err(str(e))
-        return EXIT_FAILED if getattr(e, "resumable", False) else EXIT_USAGE
+        return fail(PROG, str(e), EXIT_FAILED if getattr(e, "resumable", False) else EXIT_USAGE)
     finally:
         distributed.finish()
     if outcome is None:  # a rank other than 0: rank 0 reports

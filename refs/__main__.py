@@ -11,6 +11,7 @@ import sys
 
 from refs.check import render, summarize
 from refs.errors import RefsError
+from refs.fail import fail
 from refs.read import read_refs
 from refs.source import BOX_FORMATS
 
@@ -39,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()  # a million items, no cycles: keep the collector off them
         summary = summarize(refs, verify_images=args.verify_images)
     except RefsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return fail("error", str(e))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -5,7 +5,7 @@ The one-way imports between tui/'s packages are import-linter's contracts
 cannot: `from tui.x import _name` (or `x._name` through an imported tui module) ties a
 module to another's internals, so a name used across modules is made public; the
 features file's format is defined once (featurize/format.py), the only featurize
-module tui imports.
+module tui imports; and one helper (refs/fail.py) prints a user's mistake and exits 2.
 """
 
 import ast
@@ -122,3 +122,44 @@ def test_reading_a_features_file_does_not_import_torch():
                        env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "['featurize', 'featurize.format']", r.stdout
+
+
+def stderr_printers(tree: ast.AST) -> list[str]:
+    """Functions whose whole body prints to sys.stderr and returns: "print and exit" helpers."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        body = [n for n in node.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+        prints = [n for n in body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+                  and getattr(n.value.func, "id", None) == "print"
+                  and any(k.arg == "file" and ast.unparse(k.value) == "sys.stderr" for k in n.value.keywords)]
+        if prints and len(body) == len(prints) + sum(isinstance(n, ast.Return) for n in body):
+            found.append(f"line {node.lineno}: {node.name}")
+    return found
+
+
+def test_one_way_to_fail_with_exit_2():
+    """refs.fail.fail is the one helper that prints a user's mistake and gives exit 2:
+    no other "print to stderr and return" helper, and no bare `return 2`."""
+    bad = []
+    for folder in ("refs", "featurize", "tui"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = str(path.relative_to(ROOT))
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            if rel != "refs/fail.py":
+                bad += [f"{rel} {what}" for what in stderr_printers(tree)]
+            bad += [f"{rel} line {n.lineno}: return 2" for n in ast.walk(tree) if isinstance(n, ast.Return)
+                    and isinstance(n.value, ast.Constant) and n.value.value == 2]
+    assert not bad, bad
+    assert stderr_printers(ast.parse("import sys\ndef _err(m):\n    print(m, file=sys.stderr)\n"
+                                     "    return 2\n")) == ["line 2: _err"]
+
+
+def test_fail_prints_one_line_and_gives_2(capsys):
+    from refs.fail import EXIT_USAGE, fail
+
+    assert fail("annotate", "x.h5: no such file") == EXIT_USAGE == 2
+    assert fail("featurize: error", "stopped", 130) == 130
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == "annotate: x.h5: no such file\nfeaturize: error: stopped\n"
