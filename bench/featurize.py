@@ -33,8 +33,9 @@ import torch
 from PIL import Image
 
 from featurize.decode import open_image
+from featurize.device import resolve_device
 from featurize.preprocess import to_tensor
-from featurize.run import Options, featurize_store, resolve_device, resolve_precision, autocast
+from featurize.run import Options, featurize_store, resolve_precision, autocast
 from featurize.store import FeatureStore
 
 HERE = Path(__file__).resolve().parent

@@ -13,9 +13,13 @@ import os
 import sys
 import time
 
+from featurize.device import CHOICES as DEVICES
 from featurize.run import BOX_MODES, DEFAULT_BOX_MODE, Options
+from refs.fail import EXIT_USAGE, fail
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1
+#: How featurize's messages start, as argparse's own errors do.
+PROG = "featurize: error"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="model inputs per batch: crops, or images in pool mode "
                                                   "(default: 256 on CUDA, 64 on MPS, 32 on CPU)")
     p.add_argument("--workers", type=int, help="decoding worker processes (default from the CPU count)")
-    p.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="auto: CUDA (cuda:LOCAL_RANK under torchrun), else Apple MPS, else the CPU")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="auto: bf16 on CUDA (fp16 without bf16 support) and on CPUs with bf16 hardware, else fp32")
     p.add_argument("--limit", type=int, help="only the first N items of the list")
@@ -52,10 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between progress lines when the output is not a terminal (default 30)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
     return p
-
-
-def _err(msg: str) -> None:
-    print(f"featurize: error: {msg}", file=sys.stderr, flush=True)
 
 
 def _validate(args, parser) -> None:
@@ -87,26 +88,25 @@ def main(argv=None) -> int:
     try:
         return _main(args)
     except KeyboardInterrupt:
-        _err("stopped before any row was computed; run the same command again to start")
-        return 130
+        return fail(PROG, "stopped before any row was computed; run the same command again to start", 130)
 
 
 def _main(args) -> int:
     import refs
-    from featurize import distributed
+    from featurize import distributed, hub
     from featurize.models import ModelError, load_backbone
-    from featurize.run import StopFlag, resolve_device, resolve_precision
+    from featurize.device import resolve_device
+    from featurize.run import StopFlag, resolve_precision
     from featurize.store import StoreError, stored_attr
 
     t0 = time.monotonic()
+    hub.start_probe(args.model, args.weights)  # answered while the list is read and timm imported
     try:
         reflist = refs.read_refs(args.refs, box_format=args.box_format, images=args.images)
     except refs.RefsError as e:
-        _err(str(e))
-        return EXIT_USAGE
+        return fail(PROG, str(e))
     except OSError as e:
-        _err(f"{args.refs}: {e.strerror or e}")
-        return EXIT_USAGE
+        return fail(PROG, f"{args.refs}: {e.strerror or e}")
     for w in reflist.warnings:
         print(f"featurize: warning: {w}", file=sys.stderr)
     if reflist.duplicates:
@@ -116,8 +116,7 @@ def _main(args) -> int:
     if args.limit is not None:
         items = items[:args.limit]
     if not items:
-        _err(f"{args.refs}: no items to featurize")
-        return EXIT_USAGE
+        return fail(PROG, f"{args.refs}: no items to featurize")
 
     ctx = distributed.context()
     try:
@@ -126,8 +125,7 @@ def _main(args) -> int:
         precision = resolve_precision(args.precision, device, resume)
         backbone = load_backbone(args.model, args.weights, device=device)
     except (ValueError, ModelError) as e:
-        _err(str(e))
-        return EXIT_USAGE
+        return fail(PROG, str(e))
     attrs = {
         "model": args.model, "weights": backbone.weights_id, "preprocess": backbone.preprocess.to_json(),
         "box_mode": args.box_mode, "context": float(args.context), "dim": int(backbone.dim),
@@ -147,8 +145,7 @@ def _main(args) -> int:
             outcome = distributed.featurize(out_path, items, backbone, opts, attrs, ctx,
                                             overwrite=args.overwrite, stop=stop)
     except StoreError as e:
-        _err(str(e))
-        return EXIT_FAILED if getattr(e, "resumable", False) else EXIT_USAGE
+        return fail(PROG, str(e), EXIT_FAILED if getattr(e, "resumable", False) else EXIT_USAGE)
     finally:
         distributed.finish()
     if outcome is None:  # a rank other than 0: rank 0 reports

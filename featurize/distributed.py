@@ -20,8 +20,9 @@ from datetime import timedelta
 import h5py
 import numpy as np
 
+from featurize.format import DONE
 from featurize.run import Outcome, featurize_store, tally
-from featurize.store import DONE, FeatureStore, StoreError
+from featurize.store import FeatureStore, StoreError
 
 
 @dataclass

@@ -28,10 +28,12 @@ from pathlib import Path
 
 import torch
 
+from featurize import hub
+from featurize.device import resolve_device
 from featurize.preprocess import Preprocess
 from featurize.registry import DEFAULT_MODEL, MODELS, ModelError, ModelSpec, resolve
 
-__all__ = ["Backbone", "ModelError", "MODELS", "DEFAULT_MODEL", "load_backbone", "load_state_dict", "resolve_device"]
+__all__ = ["Backbone", "ModelError", "MODELS", "DEFAULT_MODEL", "load_backbone", "load_state_dict"]
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
@@ -142,41 +144,6 @@ def _folder_weights(d: Path) -> Path:
     raise ModelError(f"weights folder {d} holds none of {', '.join(WEIGHT_FILES)}")
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _hub_cache_dir() -> str:
-    from huggingface_hub import constants
-    return os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE
-
-
-def _fetch_error(name: str, repo: str, err: Exception) -> ModelError:
-    why = "HF_HUB_OFFLINE=1" if _offline() else type(err).__name__
-    return ModelError(
-        f"cannot get the weights of model {name!r}: tried the Hugging Face hub repo {repo!r} ({why}) "
-        f"and found no copy in the cache {_hub_cache_dir()}. Download them where there is a network "
-        f"(or set HF_HUB_CACHE to a cache that has them), or pass a local file or folder with --weights PATH "
-        f"(a .safetensors / torch checkpoint, or a folder with open_clip_config.json or config.json).")
-
-
-def _hub_file(name: str, repo: str, filenames) -> Path:
-    """Download (or find in the cache) the first of `filenames` that the repo has."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
-    last: Exception | None = None
-    for fn in filenames:
-        try:
-            return Path(hf_hub_download(repo, fn, local_files_only=_offline(), cache_dir=_hub_cache_dir()))
-        except LocalEntryNotFoundError as e:
-            last = e
-        except EntryNotFoundError as e:
-            last = e
-        except (OSError, ValueError) as e:  # network errors, HTTP errors, offline mode
-            last = e
-    raise _fetch_error(name, repo, last) from None
-
-
 # ---------------------------------------------------------------- families
 
 def _preprocess_from_timm(model, name: str) -> Preprocess:
@@ -225,7 +192,7 @@ def _load_timm(spec: ModelSpec, name: str, weights: str | None):
             if repo == "timm":
                 repo = f"timm/{arch}"
             files = (cfg.hf_hub_filename,) if cfg.hf_hub_filename else ("model.safetensors", "pytorch_model.bin")
-            path = _hub_file(name, repo, files)
+            path = hub.hub_file(name, repo, files)
             sd = load_state_dict(path)
             wid = f"hf-hub:{repo}"
     else:
@@ -287,9 +254,11 @@ def _load_open_clip(spec: ModelSpec, name: str, weights: str | None):
             pretrained, wid = str(p), _file_id(p)
     else:
         wid = arch if arch.startswith("hf-hub:") else f"open_clip:{arch}:{pretrained or ''}"
+    why = hub.why_offline() if weights is None else None
     try:
-        model = open_clip.create_model(arch, pretrained=pretrained, require_pretrained=True, weights_only=True,
-                                       cache_dir=_hub_cache_dir())
+        with hub.offline_mode(why is not None):
+            model = open_clip.create_model(arch, pretrained=pretrained, require_pretrained=True,
+                                           weights_only=True, cache_dir=hub.cache_dir())
     except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as e:
         repo = arch[7:] if arch.startswith("hf-hub:") else None
         if repo is None and pretrained and not Path(pretrained).exists():
@@ -298,8 +267,8 @@ def _load_open_clip(spec: ModelSpec, name: str, weights: str | None):
             except Exception:
                 repo = None
         if weights is None and repo and ("offline" in str(e).lower() or "LocalEntryNotFound" in type(e).__name__
-                                         or _offline() or "connect" in str(e).lower()):
-            raise _fetch_error(name, repo, e) from None
+                                         or why is not None or "connect" in str(e).lower()):
+            raise hub.fetch_error(name, repo, why, e) from None
         raise ModelError(f"model {name!r}: open_clip could not build {arch!r} with weights "
                          f"{weights or pretrained!r}: {str(e)[:500]}") from None
     pc = open_clip.get_model_preprocess_cfg(model)
@@ -325,21 +294,9 @@ def _load_open_clip(spec: ModelSpec, name: str, weights: str | None):
     return visual, pre, patch, npt, dim, wid
 
 
-def resolve_device(device) -> torch.device:
-    """"auto" -> cuda, then mps, then cpu; anything else as torch understands it."""
-    if str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ModelError(f"--device {device!r}: {e}") from None
-
-
 def load_backbone(name: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None, device="cpu") -> Backbone:
     """Build the image tower of `name`, load its weights (hub cache, or `weights`), eval mode, on `device`."""
+    dev = resolve_device(device)  # a device this machine lacks fails before seconds of loading
     spec = resolve(name)
     if weights is not None:
         weights = str(weights)
@@ -350,7 +307,6 @@ def load_backbone(name: str = DEFAULT_MODEL, weights: str | os.PathLike | None =
     loader = _load_open_clip if spec.family == "open_clip" else _load_timm
     model, pre, patch, npt, dim, wid = loader(spec, name, weights)
     model.eval().requires_grad_(False)
-    dev = resolve_device(device)
     model.to(dev)
     return Backbone(name=name, weights_id=wid, dim=dim, preprocess=pre, patch_size=patch, num_prefix_tokens=npt,
                     model=model, device=dev, family="open_clip" if spec.family == "open_clip" else "timm")

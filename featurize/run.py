@@ -9,7 +9,6 @@ never loses more than the batch in flight, and a SIGKILL loses at most that.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -18,9 +17,10 @@ import numpy as np
 import torch
 
 from featurize.dataset import ChunkDataset, default_workers, make_loader, normalize, plan
+from featurize.format import DONE
 from featurize.pool import pool_tokens
 from featurize.progress import Progress
-from featurize.store import DONE, FeatureStore
+from featurize.store import FeatureStore
 
 BOX_MODES = ("crop", "pool")
 #: Default box mode: one forward per image, boxes pooled from its patch tokens
@@ -54,24 +54,7 @@ class Outcome:
     failures: list = field(default_factory=list)  # (path, message), first few
 
 
-# ----------------------------------------------------------------- devices
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            name = "cuda"
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            name = "mps"
-        else:
-            name = "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available (try --device auto or cpu)")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("--device mps: Apple MPS is not available (try --device auto or cpu)")
-    if name == "cuda" and "LOCAL_RANK" in os.environ:
-        return torch.device("cuda", int(os.environ["LOCAL_RANK"]) % torch.cuda.device_count())
-    return torch.device(name)
+# ----------------------------------------------------------------- devices (featurize.device picks one)
 
 
 def cpu_has_bf16() -> bool:

@@ -26,12 +26,10 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
+from featurize.format import DATASETS, DONE, FAILED, FORMAT, FORMAT_VERSION, PENDING
 from featurize.h5check import layout_problem, open_problem
 from featurize.outfile import disk_message, not_regular, remove_partial, reserve
 
-FORMAT = "binlabel.features"
-FORMAT_VERSION = 1
-PENDING, DONE, FAILED = 0, 1, 2
 
 #: Attributes that must match for a run to resume into an existing file.
 IDENTITY = ("model", "weights", "preprocess", "box_mode", "context", "refs_sha256", "precision")
@@ -45,9 +43,6 @@ _STR = h5py.string_dtype("utf-8")
 #: slot is plain data, written in place like the features.
 ERROR_BYTES = 512
 _ERR = h5py.string_dtype("utf-8", ERROR_BYTES)
-#: Every dataset featurize reads back when it resumes.
-DATASETS = ("features", "status", "error", "items/key", "items/path", "items/box", "items/meta",
-            "items/image_size")
 
 
 def _raw(text: str) -> bytes:

@@ -11,16 +11,26 @@ import sys
 
 from refs.check import render, summarize
 from refs.errors import RefsError
+from refs.fail import fail
 from refs.read import read_refs
 from refs.source import BOX_FORMATS
 
 
+#: The help's own sentences; argparse rewraps them (the docstring's first line alone was
+#: half a sentence, cut at "whether it is").
+DESCRIPTION = ("Read a reference list (.txt, .csv, .jsonl, COCO .json or a folder of images) and "
+               "say whether it is ready for a long job.")
+EPILOG = ("Exit codes: 0 when the list is fine, 1 when problems were found (image files missing or "
+          "unreadable, no items), 2 when the list cannot be read.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m refs", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m refs", description=DESCRIPTION, epilog=EPILOG)
     sub = ap.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="summarise a reference list and find missing images",
                        description="Summarise a reference list before a long job: items, "
-                       "images, boxes per image, duplicates, missing or empty image files.")
+                       "images, boxes per image, duplicates, missing or empty image files.",
+                       epilog=EPILOG)
     c.add_argument("file", help="a .txt, .csv, .jsonl or COCO .json list, or a folder of images")
     c.add_argument("--box-format", choices=BOX_FORMATS, default="xyxy",
                    help="how .txt and .jsonl boxes are written (default xyxy; yxyx is "
@@ -39,8 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()  # a million items, no cycles: keep the collector off them
         summary = summarize(refs, verify_images=args.verify_images)
     except RefsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return fail("error", str(e))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

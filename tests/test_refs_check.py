@@ -134,3 +134,34 @@ def test_cli_exit_codes_and_no_traceback(tmp_path):
         assert "Traceback" not in r.stderr
     usage = run_check("refs/EXAMPLE.txt", "--box-format", "cxcywh")
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
+
+
+def help_paragraphs(text: str) -> list[str]:
+    """The prose of an argparse help: its blocks between blank lines, less the usage
+    and the argument tables (a heading line ending in ':' with indented lines)."""
+    out = []
+    for block in text.strip().split("\n\n"):
+        lines = block.splitlines()
+        if lines[0].startswith("usage:") or (lines[0].endswith(":") and all(ln.startswith("  ") for ln in lines[1:])):
+            continue
+        out.append(" ".join(ln.strip() for ln in lines))
+    return out
+
+
+@pytest.mark.parametrize("args", [["--help"], ["check", "--help"]], ids=["refs", "refs check"])
+def test_help_paragraphs_are_whole_sentences(args):
+    env = dict(os.environ, COLUMNS="80", PYTHONIOENCODING="utf-8")
+    r = subprocess.run([sys.executable, "-m", "refs", *args], cwd=ROOT, capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    prose = help_paragraphs(r.stdout)
+    assert prose, r.stdout
+    for p in prose:
+        assert p[0].isupper() and p.endswith("."), f"not a whole sentence: {p!r}\n\n{r.stdout}"
+        assert "``" not in p, p  # the docstring's markup is not help text
+    assert any(p.startswith("Exit codes: 0 ") and " 2 when " in p for p in prose), r.stdout  # told in full
+
+
+def test_help_paragraphs_finds_a_cut_sentence():
+    cut = "usage: x [-h]\n\nRead a list and say whether it is\n\noptions:\n  -h, --help  show help\n"
+    assert help_paragraphs(cut) == ["Read a list and say whether it is"]

@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from refs.fail import fail
 from tui.app.keys import epilog
 from tui.argtypes import bounded_float, bounded_int
 
@@ -79,13 +80,6 @@ def tui_parser() -> argparse.ArgumentParser:
     return p
 
 
-
-
-def _fail(message: str) -> int:
-    print(f"annotate: {message}", file=sys.stderr)
-    return 2
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
@@ -100,14 +94,14 @@ def run_tui(args) -> int:
 
     path = Path(args.features)
     if not path.exists():
-        return _fail(f"{path}: no such file; pass the features.h5 that featurize wrote")
+        return fail("annotate", f"{path}: no such file; pass the features.h5 that featurize wrote")
     if path.is_dir():
-        return _fail(f"{path}: is a folder; pass the features.h5 file inside it")
+        return fail("annotate", f"{path}: is a folder; pass the features.h5 file inside it")
     from tui.learn.niceness import background_nice
     try:
         background_nice()
     except ValueError as exc:
-        return _fail(str(exc))
+        return fail("annotate", str(exc))
     from tui.learn.sampler import Sampler
     from tui.store.task import clean_question
 
@@ -115,7 +109,7 @@ def run_tui(args) -> int:
         try:  # a mistake in the question is said before any file is opened
             args.question = clean_question(args.question)
         except ValueError as exc:
-            return _fail(str(exc))
+            return fail("annotate", str(exc))
     try:
         sampler = Sampler(str(path), labels=args.labels, strategy=args.strategy,
                           target=args.target, random_share=args.random_share,
@@ -123,9 +117,9 @@ def run_tui(args) -> int:
                           session=args.session,
                           keep_ahead=2)  # the app prepares the next picks: keep them
     except (FeaturesError, LabelsError) as exc:
-        return _fail(str(exc))
+        return fail("annotate", str(exc))
     except OSError as exc:
-        return _fail(f"{path}: cannot be read as a features file ({exc})")
+        return fail("annotate", f"{path}: cannot be read as a features file ({exc})")
     try:
         from tui.app.meta_columns import meta_columns
         from tui.store.task import settle_question
@@ -134,17 +128,17 @@ def run_tui(args) -> int:
             question = settle_question(sampler.store, args.question, args.set_question)
             columns = meta_columns(sampler.features, args.show_meta, args.hide_meta)
         except (ValueError, LabelsError) as exc:
-            return _fail(str(exc))
+            return fail("annotate", str(exc))
         from tui.app.app import AnnotateApp
         from tui.image.graphics import choose_graphics
 
         try:  # before the app starts, so that no terminal reply is read as a key
             graphics = choose_graphics(requested=args.graphics or "auto")
         except ValueError as exc:
-            return _fail(str(exc))
+            return fail("annotate", str(exc))
         missing = no_terminal()
         if missing:
-            return _fail(missing)
+            return fail("annotate", missing)
         # The terminal's own size, not a copy in the environment: Textual asks shutil, which
         # prefers $COLUMNS/$LINES, and a shell or tmux that exported them at another size
         # (a pane started at 80x24, then resized) had the app draw at that size for ever.

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from refs.fail import fail
 from tui.store.labels_schema import APPLICATION_ID, LabelsError, sqlite_error
 
 
@@ -89,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.output == "-":
-        print("annotate backup: OUT must be a file name, not -", file=sys.stderr)
-        return 2
+        return fail("annotate backup", "OUT must be a file name, not -")
     return guarded("annotate backup", args.output,
                    lambda path: backup_labels(args.labels, path), ".sqlite")

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+from refs.fail import fail
 from tui.argtypes import bounded_float
 from tui.export.dispatch import FORMATS, default_output
 
@@ -44,11 +45,6 @@ def parser() -> argparse.ArgumentParser:
                    help="imagefolder: share of the box size added on each side, as shown "
                         "while annotating (default: 0.15; 0: the box alone)")
     return p
-
-
-def fail(prog: str, message: str) -> int:
-    print(f"{prog}: {message}", file=sys.stderr)
-    return 2
 
 
 def _named(exc: OSError, out) -> str:

@@ -21,11 +21,9 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-FORMAT = "binlabel.features"
-FORMAT_VERSION = 1
-PENDING, DONE, FAILED = 0, 1, 2
-_REQUIRED = ("features", "status", "items/key", "items/path", "items/box", "items/meta",
-             "items/image_size")
+from featurize.format import DATASETS, DONE, FORMAT, FORMAT_VERSION, OPTIONAL_DATASETS
+
+_REQUIRED = tuple(name for name in DATASETS if name not in OPTIONAL_DATASETS)
 #: Columns of ``features`` above which a file is refused before any buffer is allocated:
 #: a chunk of 1,024 rows is then 128 MB of float32; real embeddings have at most a few thousand.
 MAX_DIM = 1 << 15
