@@ -10,7 +10,6 @@ sampler's classifier refit here on the current labels (the same
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 from tui.export.atomic import ExportError
 from tui.learn.trainer import DEFAULT_C, Fitter, LinearModel
 from tui.store.features import FeatureFile
+from tui.store.features_read import Item, read_items
 from tui.store.labels_readonly import open_labels
 
 __all__ = ["ExportError", "ExportResult", "Item", "Source", "open_features", "refit"]
@@ -94,24 +94,8 @@ class Source:
         return rows, f.rows(rows), y
 
     def items(self, rows) -> list[Item]:
-        """path, box, metadata and image size of the given rows (read in sorted blocks)."""
-        import h5py
-
-        rows = np.asarray(rows, np.int64)
-        out: list[Item | None] = [None] * len(rows)
-        order = np.argsort(rows, kind="stable")
-        with h5py.File(self.features.filename, "r", locking=False) as h:
-            cols = [h["items/key"], h["items/path"], h["items/box"], h["items/meta"],
-                    h["items/image_size"]]
-            for s in range(0, len(rows), 4096):
-                pick = order[s:s + 4096]
-                uniq, inv = np.unique(rows[pick], return_inverse=True)
-                got = [c[uniq] for c in cols]
-                for j, u in zip(pick, inv):
-                    out[j] = Item(_text(got[0][u]), _text(got[1][u]), _box(got[2][u]),
-                                  _meta(_text(got[3][u])),
-                                  (int(got[4][u][0]), int(got[4][u][1])))
-        return out
+        """path, box, metadata and image size of the given rows (`tui.store.features_read`)."""
+        return read_items(self.features, rows)
 
     def model(self) -> LinearModel:
         if self._model is None:
@@ -131,31 +115,6 @@ class Source:
             store.close()
         if self._own:
             self.features.close()
-
-
-@dataclass(frozen=True)
-class Item:
-    key: str
-    path: str
-    box: tuple | None
-    meta: dict
-    size: tuple[int, int]
-
-
-def _text(v) -> str:
-    return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
-
-
-def _box(b) -> tuple | None:
-    return None if np.isnan(b).any() else tuple(float(v) for v in b)
-
-
-def _meta(text: str) -> dict:
-    try:
-        m = json.loads(text) if text else {}
-    except (json.JSONDecodeError, RecursionError):
-        return {"_meta_raw": text}
-    return m if isinstance(m, dict) else {"_meta": m}
 
 
 def open_features(path) -> FeatureFile:

@@ -18,11 +18,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import h5py
 import numpy as np
 
 from tui.export.atomic import ExportError, atomic_file
 from tui.learn.trainer import sigmoid
+from tui.store.features_read import iter_paths_boxes
+from tui.store.scores_file import write_scores_h5
 
 BLOCK = 65_536
 LABEL_CODE = {"neg": 0, "pos": 1, "skip": 2}
@@ -49,10 +50,6 @@ def label_codes(features, labels: dict | None) -> np.ndarray:
         ok = rows >= 0
         codes[rows[ok]] = vals[ok]
     return codes
-
-
-def _texts(raw) -> list[str]:
-    return [v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v) for v in raw]
 
 
 def _cells(values: np.ndarray, decimals: int) -> list:
@@ -90,16 +87,13 @@ def _write_csv(features, p, codes, tmp: Path) -> None:
     """One f-string per row (a third faster than csv.writer here); a block whose paths
     hold a comma, a quote or a line break goes through csv.writer for its quoting."""
     names = [LABEL_NAME[c] for c in range(-1, 3)]
-    with h5py.File(features.filename, "r", locking=False) as h, \
-            open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+    with open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
         wr = csv.writer(fh, lineterminator="\n")
         wr.writerow(HEADER)
-        paths, boxes = h["items/path"], h["items/box"]
-        for a in range(0, features.n, BLOCK):
-            z = min(a + BLOCK, features.n)
-            bx = boxes[a:z]
+        for a, paths, bx in iter_paths_boxes(features, BLOCK):
+            z = a + len(paths)
             empty = [""] * (z - a)
-            cols = [features.keys[a:z], _texts(paths[a:z]),
+            cols = [features.keys[a:z], paths,
                     *((_cells(bx[:, j], 4) for j in range(4)) if not np.isnan(bx).all()
                       else [empty] * 4),
                     _cells(p[a:z], 6), [names[c + 1] for c in codes[a:z].tolist()]]
@@ -114,15 +108,9 @@ _SPECIAL = frozenset(',"\r\n')
 
 
 def _write_h5(features, p, codes, tmp: Path, w, b, what: str) -> None:
-    """key, path and box are copied dataset to dataset by HDF5 itself (no Python per row)."""
-    with h5py.File(features.filename, "r", locking=False) as h, h5py.File(tmp, "w") as o:
-        for name in ("key", "path", "box"):
-            o.copy(h[f"items/{name}"], name)
-        o.create_dataset("prob", data=p)
-        o.create_dataset("label", data=codes)
-        o.attrs.update({
-            "format": "binlabel.scores", "format_version": 1,
-            "features_uuid": features.id, "features_path": str(features.filename),
-            "model": what, "bias": float(b), "dim": int(np.asarray(w).shape[0]),
-            "label_codes": json.dumps({"-1": "none", **{str(v): k for k, v in LABEL_CODE.items()}}),
-        })
+    write_scores_h5(features, tmp, {"prob": p, "label": codes}, {
+        "format": "binlabel.scores", "format_version": 1,
+        "features_uuid": features.id, "features_path": str(features.filename),
+        "model": what, "bias": float(b), "dim": int(np.asarray(w).shape[0]),
+        "label_codes": json.dumps({"-1": "none", **{str(v): k for k, v in LABEL_CODE.items()}}),
+    })
