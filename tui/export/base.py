@@ -21,6 +21,7 @@ from tui.learn.trainer import DEFAULT_C, Fitter, LinearModel
 from tui.store.features import FeatureFile
 from tui.store.features_read import Item, read_items
 from tui.store.labels_readonly import open_labels
+from tui.store.task import QUESTION
 
 __all__ = ["ExportError", "ExportResult", "Item", "Source", "open_features", "refit"]
 
@@ -82,6 +83,11 @@ class Source:
         for a in self.latest().values():
             out[a.answer] += 1
         return out
+
+    def question(self) -> str | None:
+        """The task's question (the labels file's `meta` row `question`), None if unset:
+        the exports with metadata carry it, so a file says what its labels answer."""
+        return self.store.setting(QUESTION)
 
     def training_set(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rows, X float32, y bool) of the positive and negative labels, as the sampler

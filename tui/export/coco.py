@@ -143,6 +143,8 @@ def write_coco(src, out: Path, *, include_predicted: bool, threshold, precision:
                     "date_created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "features_uuid": f.id, "labels": str(src.labels_path)},
            "images": images, "annotations": anns, "categories": cats}
+    if src.question() is not None:
+        doc["info"]["question"] = src.question()
     with atomic_file(out) as tmp:
         tmp.write_text(json.dumps(finite(doc), allow_nan=False) + "\n", encoding="utf-8")
     msg = (f"wrote {len(accepted)} accepted" + (f" and {len(predicted)} predicted"

@@ -68,7 +68,8 @@ def run_export(fmt: str, features, out, *, labels=None, model: LinearModel | Non
             m = src.model()
             current = {k: a.answer for k, a in src.latest().items()}
             return write_scores(src.features, m.w, m.b, out, fmt, labels=current,
-                                what=f"model v{m.version} ({src.model_source})")
+                                what=f"model v{m.version} ({src.model_source})",
+                                question=src.question())
         if fmt == "coco":
             from tui.export.coco import write_coco
             return write_coco(src, out, include_predicted=include_predicted,
@@ -78,7 +79,8 @@ def run_export(fmt: str, features, out, *, labels=None, model: LinearModel | Non
             return write_crops(src, out, context=float(context))
         from tui.export.model_file import save_model
         m = src.model()
-        paths = save_model(out, m, src.features, src.labels_path, src.counts(), src.model_source)
+        paths = save_model(out, m, src.features, src.labels_path, src.counts(), src.model_source,
+                           src.question())
         return ExportResult(paths, f"wrote model v{m.version} ({m.n_pos} positive, {m.n_neg} "
                                    f"negative labels) to {paths[0]} and {paths[1]}")
     finally:

@@ -64,7 +64,7 @@ def npz_path(json_path: Path) -> Path:
 
 
 def save_model(json_path, model: LinearModel, features, labels_path, counts: dict,
-               source: str) -> list[Path]:
+               source: str, question: str | None = None) -> list[Path]:
     """Write `json_path` and the `.npz` beside it (same stem), each atomically."""
     json_path = Path(os.fspath(json_path)).expanduser().absolute()
     if json_path.suffix.lower() != ".json":
@@ -92,6 +92,8 @@ def save_model(json_path, model: LinearModel, features, labels_path, counts: dic
         "binlabel_version": _version(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if question is not None:
+        doc["question"] = question
     with atomic_file(json_path) as tmp:
         tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return [json_path, npz]

@@ -55,7 +55,8 @@ def _predict(args, out: Path, fmt: str):
     try:
         model.check_features(features)
         return write_scores(features, model.w, model.b, out, fmt,
-                            what=f"{model.path.name} (model v{model.doc.get('model_version')})")
+                            what=f"{model.path.name} (model v{model.doc.get('model_version')})",
+                            question=model.doc.get("question"))
     finally:
         features.close()
 

@@ -63,7 +63,7 @@ def _cells(values: np.ndarray, decimals: int) -> list:
 
 
 def write_scores(features, w, b, out: Path, fmt: str, labels: dict | None = None,
-                 what: str = "model") -> "ExportResult":
+                 what: str = "model", question: str | None = None) -> "ExportResult":
     from tui.export.base import ExportResult
 
     p = probabilities(features, w, b)
@@ -75,7 +75,7 @@ def write_scores(features, w, b, out: Path, fmt: str, labels: dict | None = None
     codes = label_codes(features, labels)
     with atomic_file(out) as tmp:
         if fmt == "scores-h5":
-            _write_h5(features, p, codes, tmp, w, b, what)
+            _write_h5(features, p, codes, tmp, w, b, what, question)
         else:
             _write_csv(features, p, codes, tmp)
     done = int(np.count_nonzero(features.done))
@@ -107,8 +107,9 @@ def _write_csv(features, p, codes, tmp: Path) -> None:
 _SPECIAL = frozenset(',"\r\n')
 
 
-def _write_h5(features, p, codes, tmp: Path, w, b, what: str) -> None:
+def _write_h5(features, p, codes, tmp: Path, w, b, what: str, question) -> None:
     write_scores_h5(features, tmp, {"prob": p, "label": codes}, {
+        **({} if question is None else {"question": question}),
         "format": "binlabel.scores", "format_version": 1,
         "features_uuid": features.id, "features_path": str(features.filename),
         "model": what, "bias": float(b), "dim": int(np.asarray(w).shape[0]),

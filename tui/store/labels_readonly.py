@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tui.store.labels_schema import (ANSWER_COLUMNS_V1, APPLICATION_ID, SQLITE_HEADER, Answer, LabelsError,
-                               LabelsMismatch, check_version)
+                               LabelsMismatch, check_version, read_meta_in)
 
 _COLS = ANSWER_COLUMNS_V1   # a read-only file may be of schema version 1 (no session)
 _WAL_HEADER = 32   # a -wal of this size or less holds no frames
@@ -101,6 +101,7 @@ class ReadOnlyLabels:
                                       f"path")
                 check_version(conn, self.path)
                 self._check_identity(conn, features_id, has_key)
+                self._meta = read_meta_in(conn)
                 return [Answer(*r) for r in conn.execute(
                     f"SELECT {_COLS} FROM answers WHERE undone_at IS NULL ORDER BY id")]
             except sqlite3.DatabaseError as exc:
@@ -130,6 +131,11 @@ class ReadOnlyLabels:
     def answers(self) -> list[Answer]:
         """Every answer not undone, oldest first (as LabelStore.answers())."""
         return list(self._answers)
+
+    def setting(self, name: str) -> str | None:
+        """A row of the file's `meta` table (as LabelStore.setting), read in the same
+        snapshot as the answers: None if unset."""
+        return self._meta.get(name)
 
     def close(self) -> None:
         pass
