@@ -89,13 +89,18 @@ def test_coco_round_trip_counts_ids_and_boxes(dets, tmp_path, capsys):
     labels = answer(fp, lambda i: None if i >= 40 else "skip" if i == 5 else
                     "pos" if truth(i) else "neg")
     out = tmp_path / "gt.json"
-    assert main(["export", str(fp), "--format", "coco", "-o", str(out)]) == 0
+    # items 40..47 and 5 (skipped) are unjudged boxes on every image: the default leaves
+    # all three images out (tests/test_export_coco_images.py); --partial-images keeps them
+    assert main(["export", str(fp), "--format", "coco", "-o", str(out)]) == 2
+    assert "left out 3 images with 9 boxes nobody judged" in capsys.readouterr().err
+    assert main(["export", str(fp), "--format", "coco", "--partial-images", "-o", str(out)]) == 0
     assert str(out) in capsys.readouterr().out
     coco = COCO(str(out))
     accepted = [i for i, it in enumerate(items) if labels.get(it.key) == "pos"]
     judged = [i for i, it in enumerate(items) if labels.get(it.key) in ("pos", "neg")]
     assert len(coco.getAnnIds()) == len(accepted) == 14
-    # images: every image holding a judged box, with its id from the input and its size
+    # images: every image holding a judged box (--partial-images), with its id from the
+    # input and its size
     want_imgs = {results[i]["image_id"] for i in judged}
     assert set(coco.getImgIds()) == want_imgs == {10, 11, 12}
     for img in coco.loadImgs(coco.getImgIds()):
@@ -113,7 +118,7 @@ def test_coco_round_trip_counts_ids_and_boxes(dets, tmp_path, capsys):
         assert a["predicted"] is False and a["iscrowd"] == 0
         assert a["area"] == pytest.approx(results[i]["bbox"][2] * results[i]["bbox"][3])
     # --category renames every box's category
-    run_export("coco", fp, tmp_path / "one.json", category="house")
+    run_export("coco", fp, tmp_path / "one.json", category="house", partial_images=True)
     one = COCO(str(tmp_path / "one.json"))
     assert [c["name"] for c in one.loadCats(one.getCatIds())] == ["house"]
     assert len(one.getAnnIds(catIds=one.getCatIds())) == 14

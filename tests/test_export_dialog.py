@@ -108,3 +108,39 @@ def test_dialog_exports_and_names_the_file(tmp_path):
         assert returned is not None and returned.paths[0] == tmp_path / "quad.json"
     finally:
         s.close()
+
+
+def test_dialog_coco_leaves_out_partly_judged_images_and_says_so(tmp_path):
+    # make_pool: 10 crops (whole images), then 6 boxes alternating on photo_0 and photo_1
+    fp, keys = make_pool(tmp_path, n_files=10, n_boxes=6)
+    s = Sampler(fp, seed=0, poll=0.2)
+    try:
+        for i, k in enumerate(keys[:10]):
+            s.record(k, i % 2 == 0)
+        boxes = keys[10:]
+        for k in boxes[0::2]:           # every box of photo_0: accepted
+            s.record(k, True)
+        s.record(boxes[1], True)        # one of photo_1's three
+        s.wait_idle(60)
+        app = Host(s)
+        want = tmp_path / "features.coco.json"
+
+        async def go():
+            async with app.run_test(size=(100, 30)) as pilot:
+                await pilot.pause()
+                dlg = app.screen
+                dlg.query_one(Select).value = "coco"
+                await pilot.pause()
+                assert dlg.query_one("#export-path", Input).value == str(want)
+                await pilot.click("#export-go")
+                await wait_for(pilot, lambda: not dlg.running and want.exists(), 30, "coco")
+                return result_text(dlg)
+
+        text = asyncio.run(go())
+        assert "wrote 3 accepted boxes on 1 images" in text
+        assert "left out 1 image with 2 boxes nobody judged" in text
+        assert "(and the 1 accepted box on them)" in text
+        doc = json.loads(want.read_text())
+        assert [im["file_name"] for im in doc["images"]] == [str(tmp_path / "photo_0.jpg")]
+    finally:
+        s.close()

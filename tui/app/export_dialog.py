@@ -4,8 +4,10 @@ A modal screen, so labelling keys do not reach the app while it is open. The exp
 runs in a worker thread (`tui.export.dispatch.run_export`, which opens its own handles on the
 features and labels files), so the app keeps drawing; the model is the sampler's
 current one, so the scores and predicted boxes are those the person has been seeing
-(refit from the labels when the sampler has none yet). The dialog stays open after
-an export and names the files written; Escape (or Q outside the path box) closes it.
+(refit from the labels when the sampler has none yet). COCO keeps the command's default:
+only images whose every box is judged (or predicted, with the box ticked), and the
+result says how many were left out. The dialog stays open after an export and names
+the files written; Escape (or Q outside the path box) closes it.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ class ExportDialog(ModalScreen[ExportResult | None]):
         if error is not None:
             self._show(error, error=True)
         else:
-            self._show("\n".join([res.message, *res.notes]))
+            self._show("\n".join([res.message, *res.notes, *res.warnings]))
 
     def _show(self, text: str, error: bool = False) -> None:
         from rich.text import Text

@@ -28,10 +28,12 @@ __all__ = ["ExportError", "ExportResult", "Item", "Source", "open_features", "re
 
 @dataclass
 class ExportResult:
-    """What was written: the paths and one line that says so."""
+    """What was written: the paths and one line that says so; notes say how, warnings
+    what a person must know about it (the command prints them on stderr)."""
     paths: list[Path]
     message: str
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def refit(X: np.ndarray, y: np.ndarray, version: int = 0, C: float = DEFAULT_C) -> LinearModel:

@@ -34,6 +34,13 @@ def parser() -> argparse.ArgumentParser:
                    help="the labels file (default: NAME.labels.sqlite beside FEATURES)")
     p.add_argument("--include-predicted", action="store_true",
                    help="coco: add the boxes nobody judged that the model accepts")
+    p.add_argument("--partial-images", action="store_true",
+                   help="coco: keep images where some boxes were judged and others not "
+                        "(default: only images whose every box is judged, or predicted with "
+                        "--include-predicted; a detector learns the rest as background)")
+    p.add_argument("--images-root", metavar="DIR",
+                   help="coco: file names relative to DIR (default: the refs file's folder, "
+                        "as featurize recorded it; paths outside it stay absolute)")
     p.add_argument("--threshold", default="auto", metavar="auto|P",
                    help="coco --include-predicted: accept P(pos) >= P, or auto: the lowest "
                         "threshold reaching --precision by cross-validation (default: auto)")
@@ -68,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     prog = "annotate export"
     if args.format not in FORMATS:
         return fail(prog, f"unknown format {args.format!r}; choose one of {', '.join(FORMATS)}")
-    if args.include_predicted and args.format != "coco":
-        return fail(prog, f"--include-predicted is for --format coco, not {args.format}")
+    for flag, given in (("--include-predicted", args.include_predicted),
+                        ("--partial-images", args.partial_images),
+                        ("--images-root", args.images_root is not None)):
+        if given and args.format != "coco":
+            return fail(prog, f"{flag} is for --format coco, not {args.format}")
     if args.threshold != "auto":
         try:
             t = float(args.threshold)
@@ -88,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     return guarded(prog, out, lambda path: run_export(
         args.format, args.features, path, labels=args.labels,
         include_predicted=args.include_predicted, threshold=args.threshold,
-        precision=args.precision, category=args.category, context=args.context),
+        precision=args.precision, category=args.category, context=args.context,
+        partial_images=args.partial_images, images_root=args.images_root),
         DEFAULT_SUFFIX[args.format])
 
 
@@ -124,6 +135,8 @@ def guarded(prog: str, out, export, suffix: str) -> int:
     for note in res.notes:
         print(note, file=say)
     print(res.message, file=say)
+    for warning in getattr(res, "warnings", ()):
+        print(f"{prog}: {warning}", file=sys.stderr)
     return 0
 
 

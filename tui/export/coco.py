@@ -13,12 +13,14 @@ px, which gives back the input numbers exactly (float32 storage adds noise below
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from tui.export.atomic import ExportError, atomic_file
+from tui.export.coco_images import complete_images, file_name, root_folder
 from tui.export.rows import finite
 
 DEFAULT_CATEGORY = "object"
@@ -91,7 +93,7 @@ def _categories(items, category: str | None) -> tuple[list[dict], list[int]]:
 
 
 def write_coco(src, out: Path, *, include_predicted: bool, threshold, precision: float,
-               category: str | None):
+               category: str | None, partial_images: bool = False, images_root=None):
     from tui.export.base import ExportResult
     from tui.export.scores import probabilities
 
@@ -107,7 +109,7 @@ def write_coco(src, out: Path, *, include_predicted: bool, threshold, precision:
         raise ExportError(f"{src.labels_path}: no accepted boxes to export: {n_pos} positive "
                           f"labels, {sum(1 for it, a in boxed if a == 'pos')} of them on a box. "
                           f"COCO needs items with boxes labelled positive.")
-    notes = []
+    notes, warnings = [], []
     if n_pos > len(accepted):
         notes.append(f"{n_pos - len(accepted)} positive whole-image items left out (no box)")
     predicted, scores = [], []
@@ -123,12 +125,29 @@ def write_coco(src, out: Path, *, include_predicted: bool, threshold, precision:
             if it.box is not None:
                 predicted.append(it)
                 scores.append(s)
+    if not partial_images:
+        decided = f.done.copy() if include_predicted else np.zeros(f.n, bool)
+        decided[rows] = True
+        kept = complete_images(f, {it.path for it, _ in boxed} | {it.path for it in predicted},
+                               decided, Counter(it.path for it in accepted))
+        warning = kept.warning(include_predicted)
+        if not kept.paths:
+            raise ExportError(f"{src.labels_path}: no image has every box judged, so no image "
+                              f"can be exported whole: {warning}")
+        if warning:
+            warnings.append(warning)
+        boxed = [(it, a) for it, a in boxed if it.path in kept.paths]
+        accepted = [it for it in accepted if it.path in kept.paths]
+        keep = [it.path in kept.paths for it in predicted]
+        predicted = [it for it, k in zip(predicted, keep) if k]
+        scores = [s for s, k in zip(scores, keep) if k]
     listed = [it for it, _ in boxed] + predicted
     img_ids = _image_ids(listed)
     cats, cat_ids = _categories(accepted + predicted, category)
     size = {it.path: _image_size(it.path, it.size) for it in listed}
-    images = [{"id": i, "file_name": p, "width": size[p][0], "height": size[p][1]}
-              for p, i in img_ids.items()]
+    root = root_folder(f.attrs, images_root)
+    images = [{"id": i, "file_name": file_name(p, root), "width": size[p][0],
+               "height": size[p][1]} for p, i in img_ids.items()]
     anns = []
     for n, (it, cid) in enumerate(zip(accepted + predicted, cat_ids), 1):
         x1, y1, x2, y2 = it.box
@@ -139,19 +158,21 @@ def write_coco(src, out: Path, *, include_predicted: bool, threshold, precision:
         if a["predicted"]:
             a["score"] = round(scores[n - len(accepted) - 1], 6)
         anns.append(a)
-    doc = {"info": {"description": f"binlabel export of {f.filename.name}",
-                    "date_created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "features_uuid": f.id, "labels": str(src.labels_path)},
-           "images": images, "annotations": anns, "categories": cats}
+    info = {"description": f"binlabel export of {f.filename.name}",
+            "date_created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "features_uuid": f.id, "labels": str(src.labels_path)}
+    if root is not None:
+        info["images_root"] = root
     if src.question() is not None:
-        doc["info"]["question"] = src.question()
+        info["question"] = src.question()
+    doc = {"info": info, "images": images, "annotations": anns, "categories": cats}
     with atomic_file(out) as tmp:
         tmp.write_text(json.dumps(finite(doc), allow_nan=False) + "\n", encoding="utf-8")
     msg = (f"wrote {len(accepted)} accepted" + (f" and {len(predicted)} predicted"
                                                  if include_predicted else "")
            + f" boxes on {len(images)} images, {len(cats)} categor"
            + ("y" if len(cats) == 1 else "ies") + f" to {out}")
-    return ExportResult([out], msg, notes)
+    return ExportResult([out], msg, notes, warnings)
 
 
 def _threshold(src, threshold, precision) -> tuple[float, str]:

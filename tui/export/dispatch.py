@@ -42,7 +42,8 @@ def default_output(features_path, fmt: str) -> Path:
 
 def run_export(fmt: str, features, out, *, labels=None, model: LinearModel | None = None,
                include_predicted: bool = False, threshold="auto", precision: float = 0.95,
-               category: str | None = None, context: float = 0.15) -> ExportResult:
+               category: str | None = None, context: float = 0.15,
+               partial_images: bool = False, images_root=None) -> ExportResult:
     """Write one export; ExportError (or LabelsError/FeaturesError) for a user mistake."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -73,7 +74,8 @@ def run_export(fmt: str, features, out, *, labels=None, model: LinearModel | Non
         if fmt == "coco":
             from tui.export.coco import write_coco
             return write_coco(src, out, include_predicted=include_predicted,
-                              threshold=threshold, precision=precision, category=category)
+                              threshold=threshold, precision=precision, category=category,
+                              partial_images=partial_images, images_root=images_root)
         if fmt == "imagefolder":
             from tui.export.crops import write_crops
             return write_crops(src, out, context=float(context))
