@@ -145,12 +145,14 @@ def test_include_predicted_adds_unjudged_boxes_above_the_threshold(dets, tmp_pat
     human = [a for a in anns if not a["predicted"]]
     assert {a["key"] for a in human} == {k for k, v in labels.items() if v == "pos"}
     assert not {a["key"] for a in anns} & {k for k, v in labels.items() if v == "neg"}
-    # auto: the threshold and its cross-validated precision and recall are printed
+    # auto: the threshold, chosen by cross-validation, and the estimate on the pool from
+    # the uniform random picks (here none: every answer was recorded without a strategy)
     capsys.readouterr()
     assert main(["export", str(fp), "--format", "coco", "--include-predicted", "--precision",
                  "0.8", "-o", str(tmp_path / "a.json")]) == 0
     out = capsys.readouterr().out
-    assert "estimated precision" in out and "recall" in out and "cross-validation" in out
+    assert "cross-validation" in out and "not on the pool" in out
+    assert "estimated from 0 uniform random picks" in out and "too few to estimate" in out
     t_auto = float(out.split("threshold ")[1].split(":")[0])
     auto = COCO(str(tmp_path / "a.json"))
     got = {a["key"] for a in auto.loadAnns(auto.getAnnIds()) if a["predicted"]}
@@ -172,7 +174,7 @@ def test_no_threshold_reaches_the_precision_asked(tmp_path, capsys):
     assert not (tmp_path / "x.json").exists()
     assert main(["export", str(fp), "--format", "coco", "--include-predicted", "--precision",
                  "0.9", "-o", str(tmp_path / "x.json")]) == 0
-    assert "estimated precision 0.909" in capsys.readouterr().out
+    assert "(0.909 there, recall" in capsys.readouterr().out   # cross-validated, said so
 
 
 def test_pick_threshold_takes_the_most_recall_at_the_precision():

@@ -2,8 +2,12 @@
 
 Annotations are the boxes a person accepted (`"predicted": false`) and, with
 `include_predicted`, the boxes nobody judged that the model accepts at or above the
-threshold (`"predicted": true, "score": p`); human rejections are never added.
-Images are those holding a judged or predicted box, with their displayed sizes.
+threshold (`"predicted": true, "score": p`); human rejections are never added. The
+threshold's precision and recall on the unjudged boxes are estimated from the
+uniform random picks (`tui.export.pool_estimate`). Images are those holding a judged
+or predicted box whose every box is judged or predicted (`tui.export.coco_images`;
+`partial_images`: all of them), with their displayed sizes and names relative to the
+images root.
 Image ids and category ids come from the refs metadata (`image_id`, `category_id`,
 `category`) when they are consistent, so a COCO file in gives the same ids out;
 `category` overrides the category of every box. Coordinates are rounded to 1/1000
@@ -21,6 +25,7 @@ import numpy as np
 
 from tui.export.atomic import ExportError, atomic_file
 from tui.export.coco_images import complete_images, file_name, root_folder
+from tui.export.pool_estimate import estimate
 from tui.export.rows import finite
 
 DEFAULT_CATEGORY = "object"
@@ -116,6 +121,7 @@ def write_coco(src, out: Path, *, include_predicted: bool, threshold, precision:
     if include_predicted:
         t, note = _threshold(src, threshold, precision)
         notes.append(note)
+        notes.append(estimate(src, t).describe())
         m = src.model()
         p = probabilities(f, m.w, m.b)
         free = f.done & (p >= t)

@@ -7,7 +7,8 @@ classifier), and the threshold is the lowest one whose precision on those held-o
 scores reaches the target: the most recall for the precision asked.
 
 Caveat said out loud: the labels were chosen by active learning, not at random,
-so these figures estimate precision on items like the labelled ones.
+so these figures describe items like the labelled ones, not the pool; the figures
+reported for the pool come from the uniform random picks (`tui.export.pool_estimate`).
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ class Threshold:
     n_neg: int
 
     def describe(self, target: float) -> str:
-        return (f"threshold {self.value:.4f}: estimated precision {self.precision:.3f} "
-                f"(target {target:.3f}), recall {self.recall:.3f}, by {self.folds}-fold "
-                f"cross-validation on {self.n_pos} positive and {self.n_neg} negative labels")
+        return (f"threshold {self.value:.4f}: the lowest whose precision reaches "
+                f"{target:.3f} by {self.folds}-fold cross-validation on {self.n_pos} positive "
+                f"and {self.n_neg} negative labels ({self.precision:.3f} there, recall "
+                f"{self.recall:.3f}: figures on the items active learning chose, not on "
+                f"the pool)")
 
 
 def cross_val_proba(X: np.ndarray, y: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
