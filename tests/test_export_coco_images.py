@@ -151,3 +151,13 @@ def test_nothing_complete_is_a_clear_error(pool, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no image has every box judged" in err and "left out 1 image with 2 boxes" in err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_coco_options_on_other_formats_are_refused(pool, tmp_path, capsys):
+    d, fp, where, items, labels = pool
+    for flag in (["--partial-images"], ["--images-root", str(d)]):
+        assert main(["export", str(fp), "--format", "csv", *flag,
+                     "-o", str(tmp_path / "x.csv")]) == 2
+        err = capsys.readouterr().err
+        assert f"{flag[0]} is for --format coco, not csv" in err and "Traceback" not in err
+    assert not (tmp_path / "x.csv").exists()
