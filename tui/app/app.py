@@ -52,6 +52,10 @@ class AnnotateApp(App[None]):
         Binding("e", "export", "Export", key_display="E"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit", key_display="Q"),
+        # second looks (issue 15, tui/app/review.py): in the help, not the footer
+        Binding("h", "history", "History", key_display="H", show=False),
+        Binding("r", "review", "Review", key_display="R", show=False),
+        Binding("escape", "leave_review", "Leave review", show=False),
     ]
 
     # var, not reactive: a reactive on the App repaints the whole screen (~30 KB) when it changes
@@ -79,6 +83,7 @@ class AnnotateApp(App[None]):
         self._size_px: tuple[int, int] = (0, 0)
         self._peeked: list[str] = []
         self._started = False
+        self.review = None  # a second look in progress (tui.app.review.Review)
         self.set_reactive(AnnotateApp.view, view)
 
     # ---- layout -------------------------------------------------------------------
@@ -322,9 +327,13 @@ class AnnotateApp(App[None]):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action in WORK_ACTIONS and len(self.screen_stack) > 1:
             return False
+        if self.review is not None and not self.review.allows(action):
+            return False
         return True
 
     def action_answer(self, kind: str) -> None:
+        if self.review is not None and self.review.answer(kind):
+            return  # a second look (tui.app.review) took the key
         key = self.displayed
         if key is None:
             self.dropped_keys += 1
@@ -385,3 +394,22 @@ class AnnotateApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    # ---- second looks (issue 15): H's history, R's review; the rest in tui/app/review.py
+    def action_history(self) -> None:
+        from tui.app.review import open_history  # imported on use: start-up stays fast
+
+        open_history(self)
+
+    def action_review(self) -> None:
+        from tui.app.review import Review
+
+        Review.disagreements(self)
+
+    def action_leave_review(self) -> None:
+        if self.review is not None:
+            self.review.leave()
+
+    def show_key(self, key: str | None) -> None:
+        """Put this item on screen now; None: the sampler's pick (which waited meanwhile)."""
+        self._advance(key if key is not None else self._take_next())
