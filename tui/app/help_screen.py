@@ -23,6 +23,8 @@ KEYS = [
     ("M", "next strategy: entropy → maxprob → random"),
     ("N", "more like this: nearest neighbours of this item next"),
     ("E", "export: labels, scores, COCO boxes, crops, the model"),
+    ("H", "history: the latest answers; Enter shows one, D or A changes it"),
+    ("R", "review the answers a model trained without them disagrees with"),
     ("?", "this help"),
     ("Q", "quit (every answer is already saved)"),
 ]
