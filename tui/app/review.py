@@ -105,7 +105,11 @@ class Review:
 
     def _compute(self, now: dict) -> None:
         from tui.learn import disagreements as D
+        from tui.learn.niceness import lower_this_thread
 
+        # five fits must not slow the frame after a key; the pool's thread stays lowered,
+        # and it only ever runs background workers
+        lower_this_thread()
         answers = {k: a.answer for k, a in now.items()}
         looked = {k for k, a in now.items() if a.strategy in SECOND_LOOKS}
         try:
