@@ -121,8 +121,9 @@ class Review:
             self.app.call_from_thread(self._ready, None, f"Review failed ({type(exc).__name__}: "
                                       f"{exc}). Escape closes this line.")
             return
-        todo = [d for d in ranked if d.disagrees and d.key not in looked]
-        self.app.call_from_thread(self._ready, (todo, len(ranked), len(looked)), None)
+        against = [d for d in ranked if d.disagrees]
+        todo = [d for d in against if d.key not in looked]
+        self.app.call_from_thread(self._ready, (todo, len(ranked), len(against)), None)
 
     def _ready(self, got, error: str | None) -> None:
         if self.app.review is not self:      # left (or restarted) while it computed
@@ -130,11 +131,12 @@ class Review:
         if error is not None:
             self.say(error)
             return
-        todo, n, looked = got
+        todo, n, against = got
         if not todo:
-            also = f" ({looked} already looked at twice)" if looked else ""
             self.say(f"Review: a model trained without each agrees with all {n} positive and "
-                     f"negative answers{also}. Escape closes this line.")
+                     f"negative answers. Escape closes this line." if not against else
+                     f"Review: the {against} answers that a model trained without each "
+                     f"disagrees with were all looked at again already. Escape closes this line.")
             return
         self.items = todo
         self._show(0)
