@@ -67,14 +67,15 @@ def _ap(w, b, Xt, yt):
     return average_precision(yt, Xt @ w + b)
 
 
-def run_ours(X, y, Xt, yt, strategy, share, seed, budget, C, score=None):
+def run_ours(X, y, Xt, yt, strategy, share, seed, budget, C, score=None, picked=None):
     """Our loop: `score(model, positive rows)` gives P(pos) of the pool after each fit
-    (NaN where not scored; default: every row)."""
+    (NaN where not scored; default: every row); `picked`, a list, receives the rows
+    answered, in order (bench/disagreements.py reviews them)."""
     rng = np.random.default_rng(seed)
     n = len(X)
     fitter, model, proba = Fitter(X.shape[1], C), None, None
     answered = np.zeros(n, bool)
-    order: list[int] = []
+    order: list[int] = [] if picked is None else picked
     sample_rows, sample_X, medoids = cold_sample(n, X.__getitem__, seed)
     cps, ap_curve, version = set(checkpoints(budget)), {}, 0
     for t in range(1, budget + 1):

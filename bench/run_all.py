@@ -27,6 +27,7 @@ BENCHMARKS = [
     "sampled_scoring",
     "cold_start",
     "threshold_honesty",
+    "disagreements",
 ]
 
 

@@ -90,6 +90,7 @@ class AnnotateApp(App[None]):
         self._started = False
         self.pace = Pace()
         self._featurized_now = 0        # rows featurize has finished, read by the app itself
+        self.review = None  # a second look in progress (tui.app.review.Review)
         self.set_reactive(AnnotateApp.view, view)
 
     # ---- layout -------------------------------------------------------------------
@@ -359,9 +360,13 @@ class AnnotateApp(App[None]):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action in WORK_ACTIONS and len(self.screen_stack) > 1:
             return False
+        if self.review is not None and not self.review.allows(action):
+            return False
         return True
 
     def action_answer(self, kind: str) -> None:
+        if self.review is not None and self.review.answer(kind):
+            return  # a second look (tui.app.review) took the key
         key = self.displayed
         if key is None:
             self.dropped_keys += 1
@@ -426,3 +431,22 @@ class AnnotateApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.question))
+
+    # ---- second looks (issue 15): H's history, R's review; the rest in tui/app/review.py
+    def action_history(self) -> None:
+        from tui.app.review import open_history  # imported on use: start-up stays fast
+
+        open_history(self)
+
+    def action_review(self) -> None:
+        from tui.app.review import Review
+
+        Review.disagreements(self)
+
+    def action_leave_review(self) -> None:
+        if self.review is not None:
+            self.review.leave()
+
+    def show_key(self, key: str | None) -> None:
+        """Put this item on screen now; None: the sampler's pick (which waited meanwhile)."""
+        self._advance(key if key is not None else self._take_next())

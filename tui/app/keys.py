@@ -35,6 +35,8 @@ KEYS: tuple[Key, ...] = (
         "history: recent answers; Enter shows one, D/A change it"),
     Key("r", "review", "R", "Review", "review disagreements",
         "review: answers the model doubts; D/A confirm or change"),
+    Key("escape", "leave_review", "Escape", "", "leave a review",
+        "leave a review or history: the usual picks come back"),
     Key("p", "toggle_proba", "P", "", "probability",
         "show or hide the model's probability for this item"),
     Key("z", "toggle_view", "Z", "", "whole/crop",

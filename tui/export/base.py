@@ -4,8 +4,8 @@ model (`Source`), and what was written (`ExportResult`).
 Below the dispatcher (`tui.export.dispatch`) and the formats: a format imports this
 module, never the dispatcher, so the imports run one way. Where a format needs the
 classifier, it is the sampler's current model when the TUI passes one, else the
-sampler's classifier refit here on the current labels (the same
-`tui.learn.trainer.Fitter`, so the two agree).
+sampler's classifier refit on the current labels (`tui.learn.trainer.refit`, the
+same Fitter, so the two agree).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tui.export.atomic import ExportError
-from tui.learn.trainer import DEFAULT_C, Fitter, LinearModel
+from tui.learn.trainer import LinearModel, refit
 from tui.store.features import FeatureFile
 from tui.store.features_read import Item, read_items
 from tui.store.labels_readonly import open_labels
@@ -34,11 +34,6 @@ class ExportResult:
     message: str
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-def refit(X: np.ndarray, y: np.ndarray, version: int = 0, C: float = DEFAULT_C) -> LinearModel:
-    """The sampler's classifier fit from scratch on (X, y)."""
-    return Fitter(X.shape[1], C).fit(X, y, version)
 
 
 class Source:

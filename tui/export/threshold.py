@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tui.export.atomic import ExportError
+from tui.learn.trainer import cross_val_proba
 
 MAX_FOLDS = 5
 
@@ -37,18 +38,6 @@ class Threshold:
                 f"and {self.n_neg} negative labels ({self.precision:.3f} there, recall "
                 f"{self.recall:.3f}: figures on the items active learning chose, not on "
                 f"the pool)")
-
-
-def cross_val_proba(X: np.ndarray, y: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
-    """Out-of-fold P(pos) of every labelled row, each from a model fit without its fold."""
-    from sklearn.model_selection import StratifiedKFold
-
-    from tui.export.base import refit
-
-    p = np.empty(len(y), np.float32)
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
-        p[test] = refit(X[train], y[train]).proba(X[test])
-    return p
 
 
 def pick_threshold(p: np.ndarray, y: np.ndarray, target: float):

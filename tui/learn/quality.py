@@ -15,6 +15,9 @@ import numpy as np
 
 STOP_WINDOW = 200
 STOP_AGREEMENT = 0.98
+# Second looks at answered items (R's review, H's history): the model was trained on the
+# first answer, and a review picks the items it disagrees with, so they are no prediction.
+SECOND_LOOKS = ("review", "history")
 
 
 def average_precision(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -51,10 +54,11 @@ def prequential(log: Iterable, windows=(100, 500)) -> dict:
     """Statistics over the last answers that had a prediction.
 
     `log` holds objects with .answer ('pos'|'neg'|'skip'), .prob (P(pos) before the
-    answer, or None) and .strategy, oldest first."""
+    answer, or None) and .strategy, oldest first; second looks (SECOND_LOOKS) are left out."""
     pairs, rand = [], []
     for a in log:
-        if a.answer == "skip" or a.prob is None or (isinstance(a.prob, float) and math.isnan(a.prob)):
+        if a.answer == "skip" or a.prob is None or (isinstance(a.prob, float) and math.isnan(a.prob)) \
+                or a.strategy in SECOND_LOOKS:
             continue
         pair = (float(a.prob), a.answer == "pos")
         pairs.append(pair)

@@ -127,9 +127,10 @@ class Sampler:
                     out.append(self.features.key(i))
             return out
 
-    def record(self, key: str, answer):
+    def record(self, key: str, answer, strategy: str | None = None):
         """Record True (pos), False (neg) or None (skip); durable when this returns.
-        Stores the current model's P(pos) for the item, its version and the strategy."""
+        Stores the current model's P(pos) for the item, its version and the strategy
+        that chose it (``strategy``: the caller's word for it, e.g. "review")."""
         if answer not in _ANSWER or isinstance(answer, (int, float)) and not isinstance(answer, bool):
             raise ValueError(f"answer must be True (positive), False (negative) or None (skip), "
                              f"got {answer!r}")
@@ -137,8 +138,8 @@ class Sampler:
         with self._lock:
             prob = None if self._proba is None else float(self._proba[i])
             version = self._model.version if self._model is not None else None
-            strat = self._current[1] if self._current and self._current[0] == i else \
-                next((s for j, s in self._queue if j == i), "manual")
+            strat = strategy or (self._current[1] if self._current and self._current[0] == i
+                                 else next((s for j, s in self._queue if j == i), "manual"))
         # durable now, or queued behind a locked file (the background writer saves it in order)
         a = self._unsaved.record(key, _ANSWER[answer], prob, version, strat, RECORD_WAIT_S)
         with self._lock:
@@ -223,6 +224,17 @@ class Sampler:
         if keys is not None:
             p = p[np.asarray([self._row(k) for k in keys], dtype=np.int64)]
         return p.copy() if self.target == "pos" else 1.0 - p
+
+    def current_answers(self) -> dict:
+        """key -> the Answer that is each item's label now (its latest not undone; ours
+        still queued behind a locked file included), first answered first."""
+        with self._lock:
+            return {a.key: a for a in self._log}
+
+    def recent(self, n: int = 100) -> list:
+        """The n latest answers not undone (teammates' as last read), newest first."""
+        with self._lock:
+            return self._log[:-n - 1:-1] if n > 0 else []
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until the model reflects every answer recorded so far."""

@@ -97,6 +97,24 @@ class Fitter:
                            int((~y).sum()), self.C, time.perf_counter() - t)
 
 
+def refit(X: np.ndarray, y: np.ndarray, version: int = 0, C: float = DEFAULT_C) -> LinearModel:
+    """The sampler's classifier fit from scratch on (X, y)."""
+    return Fitter(X.shape[1], C).fit(X, y, version)
+
+
+def cross_val_proba(X: np.ndarray, y: np.ndarray, folds: int, seed: int = 0,
+                    C: float = DEFAULT_C) -> np.ndarray:
+    """Out-of-fold P(pos) of every labelled row, each from a model fit without its fold
+    (stratified k-fold). Why here: the export's threshold and the review of answers
+    (tui.learn.disagreements) must judge the labels with the sampler's own classifier."""
+    from sklearn.model_selection import StratifiedKFold
+
+    p = np.empty(len(y), np.float32)
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+        p[test] = refit(X[train], y[train], C=C).proba(X[test])
+    return p
+
+
 class RowCache:
     """float32 copies of the labelled rows, read once each (labelled sets are small)."""
 
