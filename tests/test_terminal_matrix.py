@@ -173,7 +173,7 @@ def test_screen_tells_the_truth_at_every_step(name, tmp_path):
         term.keys("?")
         term.wait_text(lambda ls: "closes this help" in "\n".join(ls), 30, "the help")
         help_text = "\n".join(term.text())
-        assert "negative: the item is not what you look for" in help_text
+        assert "negative: no, the item is not what you look for" in help_text
         assert "more like this" in help_text
         term.keys("Escape")
         settle(term, labels, n, "Escape after help", lambda t: "closes this help" not in t)
