@@ -131,3 +131,21 @@ def test_bad_queries_are_refused_and_change_nothing(tmp_path):
         with pytest.raises(ValueError, match="rows of"):
             s.start_from(Query("x", rows=(500,)))
         assert s.stats()["mixed_in"] is None
+
+
+def test_seeds_answered_before_are_not_shown_again(tmp_path):
+    """A restart with the same --seed: the seed answered in the first run is not owed."""
+    features = tmp_path / "f.h5"
+    keys = make_pool(features)
+    with Sampler(features, seed=0, poll=0.2) as s:
+        s.start_from(Query("2 seeds", rows=(17, 64), first=(17, 64)))
+        s.wait_idle(30)
+        assert s.next() == keys[17]
+        s.record(keys[17], True)
+    with Sampler(features, seed=0, poll=0.2) as s:
+        s.start_from(Query("2 seeds", rows=(17, 64), first=(17, 64)))
+        s.wait_idle(30)
+        assert s.stats()["mixed_in"]["first"] == 1          # 17 was answered last time
+        assert s.next() == keys[64]
+        assert s.stats()["mixed_in"] == {"what": "2 seeds", "left": NEIGHBOUR_PICKS,
+                                         "first": 0, "tag": "similar"}

@@ -442,7 +442,7 @@ class Sampler:
             strategy, target, anchor = self.strategy, self.target, self._anchor
             answered = self._answered.copy()
             current = self._current[0] if self._current else None
-            plan, mix_gen = self._seeds.snapshot(), self._seeds.gen
+            plan, mix_gen = self._seeds.snapshot(self._answered), self._seeds.gen
             # The first picks of the old queue are being prepared (rendered, uploaded to
             # the terminal) while the person looks: keep them in front of a new ranking
             # by the same strategy, so a key never waits for an image. They were picked

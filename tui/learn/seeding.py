@@ -88,11 +88,17 @@ class SeedMix:
         if p.left <= 0 and not p.first:
             self._plan = None
 
-    def snapshot(self):
-        """The plan as it is now, for one ranking (taken under the sampler's lock)."""
+    def snapshot(self, answered: np.ndarray):
+        """The plan as it is now, for one ranking (taken under the sampler's lock). Item
+        seeds answered meanwhile (before this run, by a teammate) are no longer owed."""
         p = self._plan
-        return None if p is None else _Plan(p.query, p.gen, p.left, list(p.first),
-                                            p.last_was_neighbour)
+        if p is None:
+            return None
+        p.first = [r for r in p.first if not answered[r]]
+        if p.left <= 0 and not p.first:
+            self._plan = None
+            return None
+        return _Plan(p.query, p.gen, p.left, list(p.first), p.last_was_neighbour)
 
     def describe(self) -> dict | None:
         """For stats() and the panel: what is mixed in and how much is left."""
