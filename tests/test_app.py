@@ -166,11 +166,12 @@ async def test_m_cycles_strategies_and_n_asks_for_more_like_this(pool):
         assert seen == ["maxprob", "random", "entropy"]
         assert "strategy entropy (pos)" in panel_text(app)
         await pilot.press("n")
-        assert sampler.strategy == "similar"
+        assert sampler.strategy == "entropy"  # N mixes neighbours in (tests/test_seeds_app.py)
+        assert "mixed with entropy's picks" in panel_text(app)
         assert app.displayed == shown  # the item on screen stays until answered
         sampler.wait_idle(30)
         await pilot.press("m")
-        assert sampler.strategy == "entropy"
+        assert sampler.strategy == "maxprob"
 
 
 @sync

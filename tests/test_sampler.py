@@ -72,10 +72,18 @@ class SamplerMachine(RuleBasedStateMachine):
           goal=st.sampled_from(["pos", "neg"]))
     def switch(self, strategy, goal):
         if strategy == "similar":
-            self.s.more_like(self.keys[3])
+            self.s.set_strategy("similar", anchor=self.keys[3])
         else:
             self.s.set_strategy(strategy, target=goal)
         assert self.s.stats()["strategy"] == strategy
+
+    @rule(row=st.integers(0, 79))
+    def more_like(self, row):
+        """Neighbours mixed in (tui.learn.seeding): the strategy stays, every invariant holds."""
+        before = self.s.stats()["strategy"]
+        self.s.more_like(self.keys[row])
+        assert self.s.stats()["strategy"] == before
+        assert self.s.stats()["mixed_in"]["left"] > 0
 
     @rule()
     def wait(self):

@@ -89,6 +89,25 @@ def tiny_open_clip(out: str | Path, seed: int = 0):
     return out, model
 
 
+def tiny_open_clip_text(out: str | Path, seed: int = 0):
+    """`tiny_open_clip` with a text tower that open_clip's own tokenizer fits, offline: the
+    vocabulary of its bundled CLIP BPE (SimpleTokenizer, 49,408 tokens; SigLIP2's Gemma
+    tokenizer is a hub download). For words to start from; returns (folder, full model)."""
+    import copy
+
+    import open_clip
+    from safetensors.torch import save_file
+    cfg = copy.deepcopy(OPEN_CLIP_CFG)
+    cfg["text_cfg"]["vocab_size"] = 49408
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": OPEN_CLIP_PRE}))
+    torch.manual_seed(seed)
+    model = open_clip.create_model(f"local-dir:{out}", pretrained=None).eval()  # random: no weights yet
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "open_clip_model.safetensors"))
+    return out, model
+
+
 def tiny_vit_file(path: str | Path, seed: int = 0):
     """timm's tiny `test_vit` saved as a single safetensors file."""
     import timm

@@ -48,6 +48,11 @@ def tui_parser() -> argparse.ArgumentParser:
     p.add_argument("--hide-meta", metavar="COL,...",
                    help="hide these metadata columns (for one, columns that give the answer "
                         "away)")
+    p.add_argument("--seed", action="append", metavar="PATH_OR_REFS",
+                   help="known positives to start from (repeatable): an image, or a reference "
+                        "list; items of the file are shown first (an answer only when you give "
+                        "one), other images are embedded with the file's model; their nearest "
+                        "neighbours come next, mixed with the strategy's picks")
     p.add_argument("--labels", metavar="PATH",
                    help="the labels file (default: NAME.labels.sqlite beside FEATURES.h5)")
     p.add_argument("--strategy", choices=("entropy", "maxprob", "random"), default="entropy",
@@ -129,6 +134,12 @@ def run_tui(args) -> int:
             columns = meta_columns(sampler.features, args.show_meta, args.hide_meta)
         except (ValueError, LabelsError) as exc:
             return fail("annotate", str(exc))
+        from tui.seeds import SeedError, start_from_seeds, words_for  # issue 16: seeds, words
+        try:
+            if args.seed:
+                start_from_seeds(sampler, args.seed)
+        except SeedError as exc:
+            return fail("annotate", str(exc))
         from tui.app.app import AnnotateApp
         from tui.image.graphics import choose_graphics
 
@@ -146,7 +157,8 @@ def run_tui(args) -> int:
         os.environ.pop("LINES", None)
         _start_helpers(graphics)
         app = AnnotateApp(sampler, graphics, view=args.view, max_px=args.max_px,
-                          colors=args.colors, question=question, meta_columns=columns)
+                          colors=args.colors, question=question, meta_columns=columns,
+                          words=words_for(sampler.features))
         app.run()
     finally:
         sampler.close()

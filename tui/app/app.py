@@ -29,14 +29,16 @@ from tui.app.literal import literal_text
 from tui.app.pace import Pace
 from tui.app.meta_columns import MetaColumns
 from tui.app.prefetch import ImageReady, Job, Prefetcher
+from tui.app.queries import ask_words, more_like_note
 from tui.image.render import render_item
 from tui.app.side_panel import SidePanel
 
-STRATEGIES = ("entropy", "maxprob", "random")  # M cycles; N sets "similar"
+STRATEGIES = ("entropy", "maxprob", "random")  # M cycles; N mixes neighbours in
 ANSWERS = {"pos": True, "neg": False, "skip": None}
 # Actions that change labels or the queue: refused while a dialog (help) is open.
 FEATURIZE_POLL_S = 1.0  # how often the counts look at the rows featurize has finished
-WORK_ACTIONS = {"answer", "undo", "toggle_view", "toggle_proba", "next_strategy", "more_like"}
+WORK_ACTIONS = {"answer", "undo", "toggle_view", "toggle_proba", "next_strategy", "more_like",
+                "words"}
 
 
 class AnnotateApp(App[None]):
@@ -59,11 +61,13 @@ class AnnotateApp(App[None]):
     def __init__(self, sampler, graphics, *, view: str = "crop", context: float = 0.15,
                  lookahead: int = 3, stats_every: float = 0.5, max_px: int | None = None,
                  colors: int | None = None, question: str | None = None,
-                 meta_columns: MetaColumns | None = None) -> None:
+                 meta_columns: MetaColumns | None = None, words=None) -> None:
         """``max_px`` and ``colors`` trade image size for sharpness (see ImagePane);
         ``question``: what D and A answer, named at the panel's top and in the footer;
-        ``meta_columns``: which metadata the panel shows (the default: all)."""
+        ``meta_columns``: which metadata the panel shows (the default: all);
+        ``words``: the text encoder of `/` (featurize.query.Words; tui/app/queries.py)."""
         super().__init__()
+        self.words = words
         self.question = question or None
         self.meta_columns = meta_columns or MetaColumns()
         if self.question:  # the footer names the answers to the question: D → yes, A → no
@@ -419,8 +423,11 @@ class AnnotateApp(App[None]):
         if self.displayed is None:
             return
         self.sampler.more_like(self.displayed)
-        self.side.note = "more like this: its nearest neighbours come next"
+        self.side.note = more_like_note(self.sampler.strategy)
         self._want()
+
+    def action_words(self) -> None:
+        ask_words(self)  # tui/app/queries.py: the box, the text tower in a worker
 
     def action_export(self) -> None:
         from tui.app.export_dialog import ExportDialog  # imported on use: start-up stays fast

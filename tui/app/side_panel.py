@@ -24,6 +24,7 @@ from textual.widget import Widget
 from tui.app.item_info import ItemInfo
 from tui.app.literal import literal, literal_text
 from tui.app.meta_columns import MetaColumns
+from tui.app.queries import mixed_in_text
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -213,6 +214,9 @@ class SidePanel(Widget):
         t.append("strategy ", "dim")
         t.append_text(literal_text(f"{_fmt(s.get('strategy'))} ({_fmt(s.get('target'))})"))
         t.append("\n")
+        if s.get("mixed_in"):  # examples or words to start from (tui/app/queries.py)
+            t.append_text(literal_text(mixed_in_text(s["mixed_in"]), "dim"))
+            t.append("\n")
         version, training = s.get("model_version"), s.get("training")
         t.append("model ", "dim")
         t.append("none yet" if version is None else f"v{_fmt(version)}")

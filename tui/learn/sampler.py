@@ -27,6 +27,7 @@ import numpy as np
 
 from tui.learn import ranking
 from tui.learn.leasing import Leases
+from tui.learn.seeding import Query, SeedMix, checked   # examples and words to start from
 from tui.learn import strategies as S
 from tui.store.features import FeatureFile, prepare_dot
 from tui.store.labels import LabelsBusy, LabelStore
@@ -79,6 +80,7 @@ class Sampler:
         self._leases = Leases(self.store, f, lease_ttl)    # teammates see what we hold
         self._rng = np.random.default_rng([seed, 1])     # fallback picks, under the lock
         self._ranker = ranking.Ranker(f, seed)               # the background thread's
+        self._seeds = SeedMix(f)                             # queries mixed in (seeding.py)
         self._lock = threading.RLock()
         self._fitter = Fitter(f.dim, C)
         self._cache = RowCache(f)
@@ -113,6 +115,7 @@ class Sampler:
                 i, strat = self._queue.popleft()
                 if not self._answered[i] and i not in self._leased:
                     self._current = (i, strat)
+                    self._seeds.handed(i, strat)
                     return self.features.key(i)
             return self._fallback()
 
@@ -203,8 +206,19 @@ class Sampler:
         self._loop.poke()
 
     def more_like(self, key: str) -> None:
-        """Show the nearest neighbours (cosine) of this item until the strategy is switched."""
-        self.set_strategy("similar", anchor=key)
+        """This item's nearest neighbours (cosine) next, mixed one for one with the
+        strategy's picks (tui.learn.seeding). `set_strategy('similar', anchor=key)` shows
+        nothing but neighbours."""
+        self.start_from(Query("this item", rows=(self._row(key),)))
+
+    def start_from(self, query: Query) -> None:
+        """Examples or words to start from (tui.learn.seeding): `query.first` (items of the
+        file) shown first, then its neighbours mixed with the strategy's picks. Replaces the
+        query running. Nothing is recorded: answers come from record() alone."""
+        query = checked(query, self.features)       # ValueError: nothing changes
+        with self._lock:
+            self._seeds.start(query)
+        self._loop.poke()
 
     def proba(self, key: str) -> float | None:
         """The current model's probability of the target class for one item."""
@@ -256,12 +270,14 @@ class Sampler:
             m, pos_left = self._model, self._pos_left
             left = int(np.count_nonzero(self.features.done & ~self._answered))
             featurized = int(np.count_nonzero(self.features.done))
+            mixed_in = self._seeds.describe()
         out = {**counts, "left": left, "featurized": featurized, "model_version": m.version if m else None,
                "training": self._loop.busy, "strategy": self.strategy, "target": self.target,
                "random_share": self.random_share, "positives_left": pos_left,
                "error": str(self._loop.error) if self._loop.error else None,
                "features_notice": self.features.replaced,
-               "unsaved": len(self._unsaved), "unsaved_why": self._unsaved.error}
+               "unsaved": len(self._unsaved), "unsaved_why": self._unsaved.error,
+               "mixed_in": mixed_in}
         out.update(prequential(log))
         return out
 
@@ -438,11 +454,12 @@ class Sampler:
             strategy, target, anchor = self.strategy, self.target, self._anchor
             answered = self._answered.copy()
             current = self._current[0] if self._current else None
+            plan, mix_gen = self._seeds.snapshot(self._answered), self._seeds.gen
             # The first picks of the old queue are being prepared (rendered, uploaded to
             # the terminal) while the person looks: keep them in front of a new ranking
             # by the same strategy, so a key never waits for an image. They were picked
             # by a model at most keep_ahead answers old.
-            same = self._queue_by == (strategy, target, anchor)
+            same = self._queue_by == (strategy, target, anchor, mix_gen)
             ahead = [(i, s) for i, s in list(self._queue)[:self.keep_ahead] if not answered[i]] \
                 if same else []
         keys = list(labels)
@@ -473,9 +490,7 @@ class Sampler:
         queue = self._ranker.rank(strategy, target, anchor, proba, cand,
                                   max(4 * self.queue_size, 32), labelled_X, self.random_share)
         ahead = [(i, s) for i, s in ahead if cand[i]]      # not answered or leased meanwhile
-        if ahead:
-            kept = {i for i, _ in ahead}
-            queue = ahead + [(i, s) for i, s in queue if i not in kept]
+        queue = self._seeds.mix(plan, queue, cand, ahead)  # ahead, then seeds' neighbours mixed in
         # Lease the head of the queue. Each claim or release is a durable write that
         # record() would wait for, so: only new items, renewals every ttl/3, and stale
         # leases given back in batches (they block no one for long: ttl, or close()).
@@ -507,7 +522,7 @@ class Sampler:
             live = {self._current[0]} if self._current is not None else set()
             self._queue = collections.deque((i, s) for i, s in queue
                                             if not self._answered[i] and i not in live)
-            self._queue_by = (strategy, target, anchor)
+            self._queue_by = (strategy, target, anchor, mix_gen)
             stale = (stale | self._leases.held - got) - live
             self._leases.held = got | live | (set() if release_now else stale)
         if release_now and stale:
