@@ -66,6 +66,7 @@ def test_an_absent_column_is_an_error_naming_the_columns_there(tmp_path):
             read_side_inputs(f, prior="confidence")
     msg = str(e.value)
     assert str(fp) in msg and "'confidence'" in msg and "category, score, source" in msg
+    assert e.value.columns == ["confidence"]
 
 
 def test_a_prior_with_no_number_at_all_is_an_error_naming_a_row(tmp_path):

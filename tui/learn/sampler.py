@@ -33,7 +33,7 @@ from tui.store.labels import LabelsBusy, LabelStore
 from tui.store.labels_schema import BUSY_TIMEOUT_S
 from tui.store.pending import PendingWriter, Unsaved, replay_saved
 from tui.learn.quality import prequential
-from tui.learn.side_inputs import read_side_inputs
+from tui.learn.side_inputs import read_side_inputs, remember
 from tui.learn.side_model import SideFitter
 from tui.learn.trainer import DEFAULT_C, BackgroundLoop, Fitter, LinearModel, RowCache
 
@@ -84,6 +84,7 @@ class Sampler:
                                 has_key=f.__contains__, annotator=annotator, attach=attach,
                                 session=session)
         self.replayed = replay_saved(self.store)   # answers an earlier run could not write
+        remember(self.store, self.side)            # side inputs, for `annotate export`
         self._unsaved = PendingWriter(self.store, self._written)
         self._reload = False      # read the labels again (an undo could not read a history)
         self.unsaved_file: Path | None = None

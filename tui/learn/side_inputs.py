@@ -45,7 +45,11 @@ _BLOCK = 65_536
 
 class SideInputError(ValueError):
     """A side-input column that cannot be used; the message names the file, the column,
-    and a row and value where one is to blame."""
+    and a row and value where one is to blame. `columns`: the columns absent everywhere."""
+
+    def __init__(self, message: str, columns: list[str] | None = None):
+        super().__init__(message)
+        self.columns = columns or []
 
 
 @dataclass
@@ -154,12 +158,18 @@ def read_columns(features, names: list[str]) -> dict[str, list]:
                 seen.update(m)
             for c in names:
                 out[c].append(m.get(c, _ABSENT))
-    for c in names:
-        if all(v is _ABSENT for v in out[c]):
-            there = ", ".join(sorted(seen)[:40]) or "none (the items carry no metadata)"
-            raise SideInputError(f"{features.filename}: no item has a metadata column {c!r}; "
-                                 f"the columns there are: {there}")
+    absent = [c for c in names if all(v is _ABSENT for v in out[c])]
+    if absent:
+        there = ", ".join(sorted(seen)[:40]) or "none (the items carry no metadata)"
+        raise SideInputError(f"{features.filename}: no item has a metadata column "
+                             f"{' or '.join(repr(c) for c in absent)}; the columns there are: "
+                             f"{there}", absent)
     return out
+
+
+def count_missing(values: list) -> int:
+    """How many values are not a finite number (the prior's fill goes to them)."""
+    return sum(1 for v in values if _number(v) is None)
 
 
 def _number(v) -> float | None:
@@ -285,3 +295,26 @@ def codes_from_spec(values: list, spec: dict) -> tuple[np.ndarray, int]:
     codes = np.asarray([code.get(s, -1) if s is not None else -1 for s in names], np.int32)
     unseen = sum(1 for s in names if s is not None and s not in code)
     return codes, unseen
+
+
+# ---- the labels file remembers them, for `annotate export` ------------------------------
+
+SETTING = "side_inputs"
+
+
+def remember(store, side: SideInputs | None) -> None:
+    """Keep the columns this session trains with in the labels file (its `meta` table), so
+    that `annotate export` refits the same model; the latest session's choice stands."""
+    names = {} if side is None else {k: v for k, v in side.names().items() if v}
+    stored = store.setting(SETTING)
+    if (json.loads(stored) if stored else {}) != names and (names or stored):
+        store.set_setting(SETTING, json.dumps(names, sort_keys=True))
+
+
+def remembered(store, features) -> SideInputs | None:
+    """The side inputs the labels file names (None: none), read from `features`."""
+    stored = store.setting(SETTING)
+    names = json.loads(stored) if stored else {}
+    if not isinstance(names, dict) or not names:
+        return None
+    return read_side_inputs(features, names.get("prior"), names.get("condition"))

@@ -165,10 +165,22 @@ def logits(model: SideModel, features=None, rows=None, X=None) -> np.ndarray:
     return z
 
 
+#: Up to this many labels the per-label term is one matrix product with every label's
+#: weights (12,000 x 1,280, 10 labels: 0.07 s, against 0.24-0.29 s label by label, which copies
+#: each label's rows); above it, label by label (a product with K columns costs K times).
+GEMM_LABELS = 32
+
+
 def _image_term(model, X, codes) -> np.ndarray:
     z = X @ model.w + np.float32(model.b)
-    if model.V is not None:
-        for k in np.unique(codes[codes >= 0]):
+    if model.V is None:
+        return z
+    has = codes >= 0
+    if len(model.V) <= GEMM_LABELS:
+        per = X @ model.V.T                                        # [n, K]
+        z += np.where(has, per[np.arange(len(X)), np.maximum(codes, 0)], np.float32(0))
+    else:
+        for k in np.unique(codes[has]):
             m = codes == k
             z[m] += X[m] @ model.V[k]
     return z

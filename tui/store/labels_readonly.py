@@ -99,7 +99,7 @@ class ReadOnlyLabels:
                     raise LabelsError(f"{self.path}: not a binlabel labels file (an SQLite "
                                       f"database of another program); pass another --labels "
                                       f"path")
-                check_version(conn, self.path)
+                self._settings = check_version(conn, self.path)   # the meta table
                 self._check_identity(conn, features_id, has_key)
                 return [Answer(*r) for r in conn.execute(
                     f"SELECT {_COLS} FROM answers WHERE undone_at IS NULL ORDER BY id")]
@@ -130,6 +130,10 @@ class ReadOnlyLabels:
     def answers(self) -> list[Answer]:
         """Every answer not undone, oldest first (as LabelStore.answers())."""
         return list(self._answers)
+
+    def setting(self, name: str) -> str | None:
+        """A row of the file's `meta` table, as LabelStore.setting."""
+        return self._settings.get(name)
 
     def close(self) -> None:
         pass
