@@ -26,6 +26,8 @@ BENCHMARKS = [
     "active_learning",
     "sampled_scoring",
     "cold_start",
+    "prior",
+    "condition",
 ]
 
 

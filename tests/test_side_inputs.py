@@ -125,7 +125,7 @@ def test_the_prior_carries_the_signal_and_the_model_uses_it(tmp_path, seed):
     assert with_prior > 0.75 * average_precision(y[test], p[test])   # 32 noise dims, 40 labels
 
 
-def claims_pool(tmp_path, seed, n=2000, K=4, d=24, right=0.7):
+def claims_pool(tmp_path, seed, n=2000, K=4, d=24, right=0.7, score=False):
     """Images in K clusters (their true class); the claimed label is right 70% of the
     time. Positive = the claim is wrong, which neither the image nor the claim alone tells."""
     rng = np.random.default_rng(seed)
@@ -133,7 +133,10 @@ def claims_pool(tmp_path, seed, n=2000, K=4, d=24, right=0.7):
     true = rng.integers(0, K, n)
     X = centres[true] + rng.standard_normal((n, d))
     claim = np.where(rng.random(n) < right, true, (true + rng.integers(1, K, n)) % K)
-    fp, _ = pool(tmp_path, [{"claim": f"class{c}"} for c in claim], X=X, seed=seed)
+    scores = rng.random(n) if score else None        # a column of noise, for the plumbing
+    fp, _ = pool(tmp_path, [{"claim": f"class{c}", **({"score": float(scores[i])} if score
+                                                       else {})}
+                            for i, c in enumerate(claim)], X=X, seed=seed)
     return fp, claim != true
 
 
@@ -202,3 +205,27 @@ def test_condition_picks_balance_across_labels(tmp_path):
         picks = [s.next()] + s.peek(7)
     got = sorted(codes[keys.index(k)] for k in picks)
     assert got == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_above_the_full_scan_the_sampled_rows_get_the_same_side_terms(tmp_path, monkeypatch):
+    """Pools above FULL_SCAN_MAX score a sample and the positives' neighbours: those rows
+    get exactly the probabilities a full pass gives (prior and per-label terms included)."""
+    from tui.learn import ranking
+    from tui.learn.trainer import sigmoid
+
+    fp, wrong = claims_pool(tmp_path, 3, n=600, score=True)
+    with FeatureFile(fp) as f:
+        side = read_side_inputs(f, prior="score", condition="claim")
+        X = f.rows(np.arange(f.n))
+        train = np.arange(200)
+        model = SideFitter(side, f.dim).fit(X[train], wrong[train], 1, rows=train)
+        full = sigmoid(logits(model, f))
+        monkeypatch.setattr(ranking, "FULL_SCAN_MAX", 100)
+        monkeypatch.setattr(ranking, "SAMPLE_ROWS", 150)
+        r = ranking.Ranker(f, 0)
+        r.side = side
+        got = r.score(model, positives=list(np.flatnonzero(wrong[train])[:5]))
+    scored = ~np.isnan(got)
+    assert 100 < scored.sum() < 600
+    assert model.prior_coef != 0 and model.V is not None
+    np.testing.assert_allclose(got[scored], full[scored], atol=2e-3)
