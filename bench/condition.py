@@ -95,7 +95,7 @@ def main(argv=None):
     t0 = time.time()
     jobs = [(arm, seed, a.budget) for seed in range(a.seeds) for arm in a.arms]
     runs = run_jobs(one, jobs, a.jobs, lambda r: print(
-        f"  {r['arm']:32s} seed {r['seed']} claims right {r['claims_right']:.1%} "
+        f"  {r['arm']:32s} seed {r['seed']} claims right {r['claims_right']:.2%} "
         f"AP@{max(map(int, r['ap']))} {r['ap'][str(max(map(int, r['ap'])))]:.3f} "
         f"found {list(r['found'].values())} ({r['seconds']:.0f} s)", flush=True))
     cps = [c for c in CHECKPOINTS if c <= a.budget]

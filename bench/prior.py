@@ -58,16 +58,19 @@ def one(job):
     cps = tuple(c for c in CHECKPOINTS if c <= budget)
     curve, answers = run(X, y == cls, n_pool, side, strategy, seed, budget, set(cps),
                          prior_scale=scale)
-    return {"arm": arm, "task": CLASSES[cls], "seed": seed, "ap": {str(k): v for k, v in curve.items()},
+    top = np.argsort(-score[:n_pool])                  # following the score alone
+    return {"arm": arm, "task": CLASSES[cls], "seed": seed,
+            "ap": {str(k): v for k, v in curve.items()},
             "found": {str(f): int(answers[:f].sum()) for f in FOUND_AT if f <= budget},
             "detector_ap": average_precision(y[n_pool:] == cls, score[n_pool:]),
-            "detector_found": {str(f): int((y[:n_pool][np.argsort(-score[:n_pool])[:f]] == cls).sum())
+            "detector_found": {str(f): int((y[top[:f]] == cls).sum())
                                for f in FOUND_AT if f <= budget},
             "seconds": time.time() - t}
 
 
 def arms(scales):
-    out = [("random", "random", False, PRIOR_SCALE), ("random --prior", "random", True, PRIOR_SCALE)]
+    out = [("random", "random", False, PRIOR_SCALE),
+           ("random --prior", "random", True, PRIOR_SCALE)]
     for s in ("maxprob", "entropy"):
         out.append((s, s, False, PRIOR_SCALE))
         for sc in scales:

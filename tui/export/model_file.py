@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from tui.export.atomic import ExportError, atomic_file
-from tui.export.model_side import SIDE_FORMAT_VERSION, check_side_doc, side_parts, side_proba, side_shapes
+from tui.export.model_side import (SIDE_FORMAT_VERSION, check_side_doc, side_parts, side_proba,
+                                   side_shapes)
 from tui.learn.trainer import LinearModel, sigmoid
 
 FORMAT = "binlabel.model"
