@@ -133,11 +133,11 @@ def table(runs, arms, checkpoints, found_at, key=lambda r: r["arm"]):
 
 
 def print_table(rows, checkpoints, found_at, what="positives"):
-    head = f"{'arm':34s}" + "".join(f"{'AP@' + str(c):>8s}" for c in checkpoints) + \
+    head = f"{'arm':38s}" + "".join(f"{'AP@' + str(c):>8s}" for c in checkpoints) + \
         "".join(f"{what[:5] + '@' + str(f):>10s}" for f in found_at)
     print(head)
     for arm, r in rows.items():
-        print(f"{arm:34s}" + "".join(f"{r['ap'][str(c)]:8.3f}" for c in checkpoints) +
+        print(f"{arm:38s}" + "".join(f"{r['ap'][str(c)]:8.3f}" for c in checkpoints) +
               "".join(f"{r['found'][str(f)]:10.1f}" for f in found_at))
 
 

@@ -54,7 +54,7 @@ def test_the_model_file_carries_the_side_inputs(trained):
     assert m.doc["format_version"] == 2
     assert side["prior"]["column"] == "score" and side["prior"]["transform"] == "probability"
     assert side["condition"] == {"column": "claim", "values": ["c0", "c1", "c2"],
-                                 "shape": "shared+per-label"}
+                                 "shape": "weak-shared+per-label"}
     assert m.arrays["V"].shape == (3, 12) and m.arrays["offsets"].shape == (3,)
 
 
