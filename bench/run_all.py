@@ -28,6 +28,8 @@ BENCHMARKS = [
     "cold_start",
     "threshold_honesty",
     "disagreements",
+    "prior",
+    "condition",
 ]
 
 

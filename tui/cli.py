@@ -59,6 +59,16 @@ def tui_parser() -> argparse.ArgumentParser:
                    help="how the next item is picked (default: entropy)")
     p.add_argument("--target", choices=("pos", "neg"), default="pos",
                    help="the class maxprob looks for first (default: pos)")
+    p.add_argument("--prior", metavar="COLUMN",
+                   help="a metadata column holding a score to start from, such as a detector's "
+                        "score or a classifier's confidence: the first picks follow it (maxprob: "
+                        "highest first) and the classifier takes it as an input; values outside "
+                        "0..1 count by their rank, missing ones get the column's median")
+    p.add_argument("--condition", metavar="COLUMN",
+                   help="a metadata column holding a claimed label, when the question is "
+                        "whether that label is right (checking a multi-class model's labels): "
+                        "the classifier judges the image together with the label, and the "
+                        "picks balance across labels")
     p.add_argument("--annotator", metavar="NAME",
                    help="who answers, stored with every answer (default: the login name)")
     p.add_argument("--session", metavar="NAME",
@@ -108,6 +118,7 @@ def run_tui(args) -> int:
     except ValueError as exc:
         return fail("annotate", str(exc))
     from tui.learn.sampler import Sampler
+    from tui.learn.side_inputs import SideInputError
     from tui.store.task import clean_question
 
     if args.question is not None:
@@ -119,12 +130,14 @@ def run_tui(args) -> int:
         sampler = Sampler(str(path), labels=args.labels, strategy=args.strategy,
                           target=args.target, random_share=args.random_share,
                           annotator=args.annotator, attach=args.attach,
-                          session=args.session,
+                          session=args.session, prior=args.prior, condition=args.condition,
                           keep_ahead=2)  # the app prepares the next picks: keep them
-    except (FeaturesError, LabelsError) as exc:
+    except (FeaturesError, LabelsError, SideInputError) as exc:
         return fail("annotate", str(exc))
     except OSError as exc:
         return fail("annotate", f"{path}: cannot be read as a features file ({exc})")
+    for note in sampler.side.notes if sampler.side is not None else ():
+        print(f"annotate: {note}", file=sys.stderr)      # said once, left above the app
     try:
         from tui.app.meta_columns import meta_columns
         from tui.store.task import settle_question

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from tui.export.atomic import ExportError
+from tui.learn.side_inputs import SideInputError, remembered
+from tui.learn.side_model import SideFitter
 from tui.learn.trainer import LinearModel, refit
 from tui.store.features import FeatureFile
 from tui.store.features_read import Item, read_items
@@ -109,8 +111,18 @@ class Source:
                                   f"and one negative label; there are {c['pos']} positive "
                                   f"and {c['neg']} negative")
             version = max([a.model_version or 0 for a in self.store.answers()] + [0])
-            self._model = refit(X, y, version)
+            side = self.side_inputs()          # the columns the sampler trained with, if any
+            self._model = refit(X, y, version) if side is None else \
+                SideFitter(side, X.shape[1]).fit(X, y, version, rows=rows)
         return self._model
+
+    def side_inputs(self):
+        """The side inputs the labels file names (tui.learn.side_inputs.remember), or None."""
+        try:
+            return remembered(self.store, self.features)
+        except SideInputError as exc:
+            raise ExportError(f"{self.labels_path}: its sessions trained with side inputs "
+                              f"that cannot be read: {exc}") from None
 
     def close(self) -> None:
         store = getattr(self, "store", None)

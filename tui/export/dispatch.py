@@ -15,6 +15,8 @@ from pathlib import Path
 
 from tui.export.atomic import ExportError, check_writable
 from tui.export.base import ExportResult, Source
+from tui.export.model_side import pool_proba
+from tui.learn.side_model import SideModel
 from tui.learn.trainer import LinearModel
 
 FORMATS = {
@@ -70,8 +72,15 @@ def run_export(fmt: str, features, out, *, labels=None, model: LinearModel | Non
             current = {k: a.answer for k, a in src.latest().items()}
             return write_scores(src.features, m.w, m.b, out, fmt, labels=current,
                                 what=f"model v{m.version} ({src.model_source})",
-                                question=src.question())
+                                question=src.question(),
+                                proba=pool_proba(m, src.features) if isinstance(m, SideModel)
+                                else None)             # side inputs
         if fmt == "coco":
+            if include_predicted and isinstance(src.model(), SideModel):
+                raise ExportError("coco --include-predicted: not yet for a model trained with "
+                                  "--prior or --condition (its threshold is chosen by a "
+                                  "cross-validation without them); export --format scores "
+                                  "and threshold the scores instead")
             from tui.export.coco import write_coco
             return write_coco(src, out, include_predicted=include_predicted,
                               threshold=threshold, precision=precision, category=category,

@@ -16,13 +16,15 @@ import hashlib
 import json
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from tui.export.atomic import ExportError, atomic_file
+from tui.export.model_side import (SIDE_FORMAT_VERSION, check_side_doc, side_parts, side_proba,
+                                   side_shapes)
 from tui.learn.trainer import LinearModel, sigmoid
 
 FORMAT = "binlabel.model"
@@ -72,9 +74,10 @@ def save_model(json_path, model: LinearModel, features, labels_path, counts: dic
                           f"beside it in {json_path.stem}.npz)")
     npz = npz_path(json_path)
     w = np.asarray(model.w, np.float32).reshape(-1)
+    side_doc, side_arrays = side_parts(model)          # side inputs (tui.export.model_side)
     with atomic_file(npz) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, w=w, b=np.asarray([model.b], np.float32))
+            np.savez(fh, w=w, b=np.asarray([model.b], np.float32), **side_arrays)
     digest = hashlib.sha256(npz.read_bytes()).hexdigest()
     doc = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
@@ -94,6 +97,7 @@ def save_model(json_path, model: LinearModel, features, labels_path, counts: dic
     }
     if question is not None:
         doc["question"] = question
+    doc.update(side_doc)
     with atomic_file(json_path) as tmp:
         tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return [json_path, npz]
@@ -105,6 +109,8 @@ class LoadedModel:
     doc: dict
     w: np.ndarray
     b: float
+    arrays: dict | None = None        # the side inputs' arrays (V, offsets), if any
+    notes: list = field(default_factory=list)   # what applying them filled in, said once
 
     def check_features(self, features) -> None:
         """Refuse a features file made with another backbone, weights, preprocessing,
@@ -124,6 +130,9 @@ class LoadedModel:
     def proba(self, features) -> np.ndarray:
         """P(pos) for every row (float32 [N]) as the sampler computes it; NaN for rows
         not featurized."""
+        if self.doc.get("side_inputs"):
+            return side_proba(self.doc, self.arrays or {}, self.w, self.b, features,
+                              str(self.path), self.notes)
         p = sigmoid(features.dot(self.w, self.b))
         p[~features.done] = np.nan
         return p
@@ -162,10 +171,11 @@ def load_model(json_path) -> LoadedModel:
         raise ModelFileError(f"{p}: not a binlabel model file (format is "
                              f"{doc.get('format') if isinstance(doc, dict) else None!r}, "
                              f"expected {FORMAT!r})")
-    if not _is_int(doc.get("format_version")) or doc["format_version"] > FORMAT_VERSION:
+    if not _is_int(doc.get("format_version")) or doc["format_version"] > SIDE_FORMAT_VERSION:
         raise ModelFileError(f"{p}: format_version {doc.get('format_version')!r}; this binlabel "
-                             f"reads version {FORMAT_VERSION}. Upgrade binlabel.")
+                             f"reads versions up to {SIDE_FORMAT_VERSION}. Upgrade binlabel.")
     _check_fields(p, doc)
+    check_side_doc(p, doc)
     name = doc.get("weights_file")
     if not isinstance(name, str) or os.path.basename(name) != name or not name:
         raise ModelFileError(f"{p}: weights_file {name!r} is not a file name in its folder")
@@ -173,7 +183,8 @@ def load_model(json_path) -> LoadedModel:
     if not npz.is_file():
         raise ModelFileError(f"{p}: its weights file {npz} is missing; copy it beside the JSON")
     dim = doc["dim"]
-    limit = (64 << 10) + 16 * dim
+    limit = (64 << 10) + 16 * dim * (1 + len(((doc.get("side_inputs") or {}).get("condition")
+                                             or {}).get("values") or []))
     if npz.stat().st_size > limit:
         raise ModelFileError(f"{npz}: {npz.stat().st_size} bytes, more than the {limit} that "
                              f"dim {dim} in {p.name} allows; not this model's weights")
@@ -181,8 +192,8 @@ def load_model(json_path) -> LoadedModel:
     if doc.get("weights_sha256") != hashlib.sha256(data).hexdigest():
         raise ModelFileError(f"{npz}: its checksum differs from the one in {p.name}; the two "
                              f"files do not belong together (re-export the model)")
-    w, b = _arrays(npz, dim, p.name)
-    return LoadedModel(p, doc, w, b)
+    w, b, extra = _arrays(npz, dim, p.name, side_shapes(doc, dim))
+    return LoadedModel(p, doc, w, b, extra)
 
 
 def _is_int(v) -> bool:
@@ -224,7 +235,8 @@ def _declared(npz: Path) -> dict[str, tuple]:
     return out
 
 
-def _arrays(npz: Path, dim: int, json_name: str) -> tuple[np.ndarray, float]:
+def _arrays(npz: Path, dim: int, json_name: str,
+            extra: dict | None = None) -> tuple[np.ndarray, float, dict]:
     try:
         declared = _declared(npz)
     except ValueError as exc:
@@ -232,9 +244,11 @@ def _arrays(npz: Path, dim: int, json_name: str) -> tuple[np.ndarray, float]:
                              f"{exc})") from exc
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise ModelFileError(f"{npz}: not a readable .npz file ({exc})") from exc
+    extra = extra or {}
     if not {"w", "b"} <= set(declared):
         raise ModelFileError(f"{npz}: holds arrays {sorted(declared)}, expected w and b")
-    for name, want in (("w", [(dim,)]), ("b", [(), (1,)])):
+    for name, want in [("w", [(dim,)]), ("b", [(), (1,)])] + [
+            (k, v) for k, v in extra.items() if k in declared]:
         shape, dtype = declared[name]
         if dtype.hasobject:
             raise ModelFileError(f"{npz}: refused: array {name} is a pickled (object) "
@@ -248,12 +262,17 @@ def _arrays(npz: Path, dim: int, json_name: str) -> tuple[np.ndarray, float]:
     try:
         with np.load(npz, allow_pickle=False) as z:
             w, b = z["w"], z["b"]
+            more = {k: z[k].astype(np.float32) for k in extra if k in declared}
     except ValueError as exc:
         raise ModelFileError(f"{npz}: not a readable .npz file ({exc})") from exc
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise ModelFileError(f"{npz}: not a readable .npz file ({exc})") from exc
     if not (np.isfinite(w).all() and np.isfinite(b).all()):
         raise ModelFileError(f"{npz}: w or b holds NaN or infinity")
+    for k, v in more.items():
+        if not np.isfinite(v).all():
+            raise ModelFileError(f"{npz}: array {k} holds NaN or infinity (or values beyond "
+                                 f"float32's range)")
     # The scores are computed in float32: a float64 number beyond its range becomes inf.
     with np.errstate(over="ignore"):
         w32, b32 = w.astype(np.float32), b.astype(np.float32).reshape(-1)
@@ -264,4 +283,4 @@ def _arrays(npz: Path, dim: int, json_name: str) -> tuple[np.ndarray, float]:
         if not np.isfinite(b32).all():
             raise ModelFileError(f"{npz}: b = {float(b.reshape(-1)[0]):g} is beyond "
                                  f"float32's range; the scores are computed in float32")
-    return w32, float(b32[0])
+    return w32, float(b32[0]), more

@@ -54,9 +54,13 @@ def _predict(args, out: Path, fmt: str):
     features = open_features(args.features)
     try:
         model.check_features(features)
-        return write_scores(features, model.w, model.b, out, fmt,
-                            what=f"{model.path.name} (model v{model.doc.get('model_version')})",
-                            question=model.doc.get("question"))
+        side = model.doc.get("side_inputs")     # the side inputs' columns, applied alike
+        res = write_scores(features, model.w, model.b, out, fmt,
+                           what=f"{model.path.name} (model v{model.doc.get('model_version')})",
+                           proba=model.proba(features) if side else None,
+                           question=model.doc.get("question"))
+        res.notes[:0] = model.notes
+        return res
     finally:
         features.close()
 

@@ -63,10 +63,12 @@ def _cells(values: np.ndarray, decimals: int) -> list:
 
 
 def write_scores(features, w, b, out: Path, fmt: str, labels: dict | None = None,
-                 what: str = "model", question: str | None = None) -> "ExportResult":
+                 what: str = "model", question: str | None = None,
+                 proba: np.ndarray | None = None) -> "ExportResult":
+    """`proba`: the probabilities when they are not sigmoid(x . w + b) (side inputs)."""
     from tui.export.base import ExportResult
 
-    p = probabilities(features, w, b)
+    p = probabilities(features, w, b) if proba is None else proba
     nan = int(np.count_nonzero(np.isnan(p) & features.done))
     if nan:   # never a file of empty scores with a success message
         raise ExportError(f"{what}: gives no probability (NaN) for {nan} of the "

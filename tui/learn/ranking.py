@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tui.learn import side_model
 from tui.learn import strategies as S
 from tui.learn.quality import prior_corrected
 from tui.learn.trainer import LinearModel, sigmoid
@@ -45,6 +46,7 @@ class Ranker:
         self._similarity: tuple[int, np.ndarray] | None = None
         self._near = NearPositives(features)
         self.sample: np.ndarray | None = None
+        self.side = None      # tui.learn.side_inputs.SideInputs: scoring and picks use them
 
     def score(self, model: LinearModel, positives=()) -> np.ndarray:
         """P(pos) of every row; above FULL_SCAN_MAX rows, of a fresh random sample of
@@ -53,6 +55,8 @@ class Ranker:
         f = self.features
         if f.n <= FULL_SCAN_MAX:
             self.sample = None
+            if self.side is not None:                                  # side inputs
+                return sigmoid(side_model.logits(model, f))
             return sigmoid(f.dot(model.w, model.b))
         rows = np.unique(self._rng.integers(0, f.n, SAMPLE_ROWS))
         proba = np.full(f.n, np.nan, np.float32)
@@ -61,11 +65,14 @@ class Ranker:
         for s in range(0, len(rows), CHUNK):
             r = rows[s:s + CHUNK]
             X = f.rows(r)
-            proba[r] = sigmoid(X @ model.w + np.float32(model.b))
+            proba[r] = sigmoid(X @ model.w + np.float32(model.b) if self.side is None
+                               else side_model.logits(model, rows=r, X=X))
             self._near.update(r, X)
         near = self._near.rows()
         if len(near):
-            proba[near] = sigmoid(f.rows(near) @ model.w + np.float32(model.b))
+            Xn = f.rows(near)
+            proba[near] = sigmoid(Xn @ model.w + np.float32(model.b) if self.side is None
+                                  else side_model.logits(model, rows=near, X=Xn))
         self.sample = rows
         return proba
 
@@ -92,6 +99,11 @@ class Ranker:
             if self._similarity is None or self._similarity[0] != anchor:
                 self._similarity = (anchor, f.dot(f.rows([anchor])[0]))
             return [(int(i), "similar") for i in S.similar(self._similarity[1], k, cand)]
+        if self.side is not None:                                      # side inputs
+            picked = side_model.choose(self.side, strategy, target, proba, cand, k, self._rng,
+                                       random_share)
+            if picked is not None:
+                return picked
         rows = X = medoids = None
         if proba is None and strategy != "random":
             rows, X, medoids = self.cold_sample()

@@ -34,6 +34,8 @@ from tui.store.labels import LabelsBusy, LabelStore
 from tui.store.labels_schema import BUSY_TIMEOUT_S
 from tui.store.pending import PendingWriter, Unsaved, replay_saved
 from tui.learn.quality import prequential
+from tui.learn.side_inputs import read_side_inputs, remember
+from tui.learn.side_model import SideFitter
 from tui.learn.trainer import DEFAULT_C, BackgroundLoop, Fitter, LinearModel, RowCache
 
 RECORD_WAIT_S = 0.25     # a key waits at most this for the labels file, then queues its answer
@@ -53,8 +55,13 @@ class Sampler:
                  random_share: float = 0.1, seed: int = 0, annotator: str | None = None,
                  queue_size: int = 8, attach: bool = False, C: float = DEFAULT_C,
                  poll: float = 1.0, lease_ttl: float = 120.0, keep_ahead: int = 0,
-                 session: str | None = None):
-        """``keep_ahead``: how many picks of the old queue stay in front of a new
+                 session: str | None = None, prior: str | None = None,
+                 condition: str | None = None):
+        """``prior``, ``condition``: metadata columns the classifier takes beside the
+        image (tui.learn.side_inputs: a score to start from; the claimed label whose
+        correctness is asked); SideInputError for a column that cannot be used.
+
+        ``keep_ahead``: how many picks of the old queue stay in front of a new
         ranking by the same strategy. A UI that prepares the next images while the
         person looks (the TUI) sets it, so that a refit never replaces an image
         already prepared; 0 (scripts, benchmarks) ranks afresh after every fit."""
@@ -67,11 +74,18 @@ class Sampler:
         self._check_strategy(strategy, target)
         self.features = features if isinstance(features, FeatureFile) else FeatureFile(features)
         f = self.features
+        try:                                                           # side inputs
+            self.side = read_side_inputs(f, prior, condition)
+        except BaseException:
+            if f is not features:
+                f.close()
+            raise
         self.labels_path = Path(labels) if labels is not None else default_labels_path(f.filename)
         self.store = LabelStore(self.labels_path, features_id=f.id,
                                 has_key=f.__contains__, annotator=annotator, attach=attach,
                                 session=session)
         self.replayed = replay_saved(self.store)   # answers an earlier run could not write
+        remember(self.store, self.side)            # side inputs, for `annotate export`
         self._unsaved = PendingWriter(self.store, self._written)
         self._reload = False      # read the labels again (an undo could not read a history)
         self.unsaved_file: Path | None = None
@@ -82,7 +96,8 @@ class Sampler:
         self._ranker = ranking.Ranker(f, seed)               # the background thread's
         self._seeds = SeedMix(f)                             # queries mixed in (seeding.py)
         self._lock = threading.RLock()
-        self._fitter = Fitter(f.dim, C)
+        self._fitter = Fitter(f.dim, C) if self.side is None else SideFitter(self.side, f.dim, C)
+        self._ranker.side = self.side
         self._cache = RowCache(f)
         self._model: LinearModel | None = None
         self._proba: np.ndarray | None = None          # P(pos) per row, from self._model
@@ -472,7 +487,8 @@ class Sampler:
             X = self._cache.get(np.asarray(pos + neg))
             y = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
             self._version += 1
-            model = self._fitter.fit(X, y, self._version)
+            model = self._fitter.fit(X, y, self._version) if self.side is None else \
+                self._fitter.fit(X, y, self._version, rows=pos + neg)
             proba = self._ranker.score(model, pos)     # pos: in answer order
         elif not (pos and neg):
             model, proba = None, None

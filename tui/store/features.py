@@ -291,6 +291,12 @@ class FeatureFile:
         except json.JSONDecodeError:
             return {"_meta_raw": text}
 
+    def meta_texts(self, start: int = 0, stop: int | None = None) -> list[str]:
+        """The raw JSON metadata of rows [start, stop) in one read (a column of every row:
+        tui.learn.side_inputs), undecoded."""
+        stop = self.n if stop is None else stop
+        return [_text(v) for v in self._h5["items/meta"][start:stop]]
+
     def image_size(self, i: int) -> tuple[int, int]:
         w, h = self._h5["items/image_size"][i]
         return int(w), int(h)
