@@ -63,9 +63,9 @@ async def answer_and_check(app, pilot, n: int, labels) -> list[tuple[str, str]]:
 @sync
 async def test_answers_go_to_the_item_shown_after_the_file_is_replaced(tmp_path, monkeypatch,
                                                                        new_rows):
-    import tui.learn.sampler as sampler_mod
+    import tui.learn.queue_builder as queue_mod
 
-    monkeypatch.setattr(sampler_mod, "REFRESH_S", 0.1)
+    monkeypatch.setattr(queue_mod, "REFRESH_S", 0.1)
     src, _ = make_pool(tmp_path / "pool", n_files=72)   # more items than the app caches
     pool = read_pool(src)
     n = len(pool["paths"])
@@ -91,9 +91,9 @@ async def test_answers_go_to_the_item_shown_after_the_file_is_replaced(tmp_path,
 async def test_waiting_for_featurize_is_said_and_the_first_rows_show_when_they_land(
         tmp_path, monkeypatch):
     """Before featurize's first batch the app said "Every item has an answer"."""
-    import tui.learn.sampler as sampler_mod
+    import tui.learn.queue_builder as queue_mod
 
-    monkeypatch.setattr(sampler_mod, "REFRESH_S", 0.1)
+    monkeypatch.setattr(queue_mod, "REFRESH_S", 0.1)
     src, _ = make_pool(tmp_path / "pool", n_files=6, n_boxes=0)
     pool = read_pool(src)
     n = len(pool["paths"])

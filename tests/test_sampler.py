@@ -319,7 +319,7 @@ with h5py.File(sys.argv[1], "a", locking=False) as w:
 def test_rows_featurized_while_annotating_join_the_pool(tmp_path, monkeypatch):
     import subprocess
     import sys
-    import tui.learn.sampler as mod
+    import tui.learn.queue_builder as mod
     monkeypatch.setattr(mod, "REFRESH_S", 0.1)
     rng = np.random.default_rng(0)
     status = np.zeros(60, np.int8)

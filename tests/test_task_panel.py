@@ -191,10 +191,10 @@ async def test_counts_follow_featurize_without_a_key(tmp_path, monkeypatch):
     the sampler re-reads the file in its refit thread, at nice +15, which featurize itself
     starves. Here that thread never re-reads it (REFRESH_S an hour): the counts on screen
     must follow the file anyway."""
-    import tui.learn.sampler as sampler_mod
+    import tui.learn.queue_builder as queue_mod
     from h5fixtures import write_features
 
-    monkeypatch.setattr(sampler_mod, "REFRESH_S", 3600.0)
+    monkeypatch.setattr(queue_mod, "REFRESH_S", 3600.0)
     src, _ = make_pool(tmp_path / "pool", n_files=24, n_boxes=0)
     with h5py.File(src, "r") as f:
         X, paths = f["features"][:].astype(np.float32), [p.decode() for p in f["items/path"][:]]
