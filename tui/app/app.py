@@ -20,6 +20,7 @@ from textual.containers import Horizontal
 from textual.reactive import var
 from textual.widgets import Footer, Static
 
+from tui.app.app_figures import FEATURIZE_POLL_S, AppFigures
 from tui.app.help_screen import HelpScreen
 from tui.app.image_pane import ImagePane
 from tui.app.painted_pane import PaintedImagePane
@@ -36,12 +37,11 @@ from tui.app.side_panel import SidePanel
 STRATEGIES = ("entropy", "maxprob", "random")  # M cycles; N mixes neighbours in
 ANSWERS = {"pos": True, "neg": False, "skip": None}
 # Actions that change labels or the queue: refused while a dialog (help) is open.
-FEATURIZE_POLL_S = 1.0  # how often the counts look at the rows featurize has finished
 WORK_ACTIONS = {"answer", "undo", "toggle_view", "toggle_proba", "next_strategy", "more_like",
                 "words"}
 
 
-class AnnotateApp(App[None]):
+class AnnotateApp(AppFigures, App[None]):
     """Image pane, side panel, notice line and footer; keys label the item on screen."""
 
     CSS_PATH = "app.tcss"
@@ -308,57 +308,6 @@ class AnnotateApp(App[None]):
     def watch_view(self, view: str) -> None:
         if self.is_mounted:
             self.side.view = view
-
-    # ---- stats -----------------------------------------------------------------------
-    @work(thread=True, group="featurized", exclusive=True, exit_on_error=False)
-    def _count_featurized(self) -> None:
-        """The rows featurize has finished, read apart from the sampler: its refresh runs
-        in the refit thread (nice +15), which featurize itself starves of CPU ("left 64"
-        stayed 40 s on screen while featurize reached 320 of 500)."""
-        f = self.sampler.features
-        done = f.featurized_now()
-        if done is not None:
-            self.call_from_thread(self._featurized, done, done >= f.n)
-
-    def _featurized(self, done: int, finished: bool) -> None:
-        self._featurized_now = done
-        if finished:
-            self._featurize_timer.stop()
-        self._refresh_stats()
-
-    def _refresh_stats(self) -> None:
-        stats = self.sampler.stats()
-        ahead = self._featurized_now - int(stats.get("featurized") or 0)
-        if ahead > 0:   # rows the sampler takes in at its next refresh: unanswered, so left
-            stats = {**stats, "left": int(stats.get("left") or 0) + ahead,
-                     "featurized": self._featurized_now}
-        if stats != self.side.stats:  # unchanged figures: no repaint, nothing written
-            self.side.stats = stats
-        pace = self.pace.describe(int(stats.get("left") or 0))
-        if pace != self.side.pace:
-            self.side.pace = pace
-
-    def _tick(self) -> None:
-        """Refresh the figures (repainted only if they changed); check the picks."""
-        if not self._side.is_mounted:
-            return
-        self._refresh_stats()
-        if self._started and self.current is None and (self.side.stats or {}).get("left"):
-            key = self._take_next()      # nothing on screen: a teammate may have let go of one
-            if key is not None:
-                self._advance(key)
-        self._check_picks()
-        if self.side.show_proba:
-            self._update_proba()
-
-    def _check_picks(self) -> None:
-        """If a new model re-ranked the queue, prepare its picks (O(lookahead))."""
-        if self._started and self._side.is_mounted and list(self.sampler.peek(self.lookahead)) != self._peeked:
-            self._want()
-
-    def _update_proba(self) -> None:
-        if self.side.show_proba and self.current is not None:
-            self.side.proba = self.sampler.proba(self.current.key)
 
     # ---- actions ----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
