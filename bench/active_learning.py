@@ -76,13 +76,12 @@ def run_ours(X, y, Xt, yt, strategy, share, seed, budget, C, score=None, picked=
     fitter, model, proba = Fitter(X.shape[1], C), None, None
     answered = np.zeros(n, bool)
     order: list[int] = [] if picked is None else picked
-    sample_rows, sample_X, medoids = cold_sample(n, X.__getitem__, seed)
+    cold = cold_sample(n, X.__getitem__, seed)
     cps, ap_curve, version = set(checkpoints(budget)), {}, 0
     for t in range(1, budget + 1):
-        centers = X[order] if order else None
         cand = ~answered if proba is None else ~answered & ~np.isnan(proba)
-        idx, _ = S.choose(strategy, 1, cand, rng, proba, "pos", share, sample_rows,
-                          sample_X, centers, medoids)
+        idx, _ = S.choose(strategy, 1, cand, rng, proba=proba, target="pos", random_share=share,
+                          cold=cold, away_from=X[order] if order else None)
         i = int(idx[0])
         answered[i] = True
         order.append(i)

@@ -38,13 +38,13 @@ def members(X, k, rng, iters=10):
                        if (assign == j).any()], np.int64)
 
 
-def quarter_uniform(strategy, k, candidates, rng, proba=None, *args):
+def quarter_uniform(strategy, k, candidates, rng, **kw):
     """The medoid phase with a quarter of its picks uniform."""
-    medoids = args[-1] if args else None
-    if proba is None and medoids is not None and candidates[args[2][medoids]].any() \
+    cold = kw.get("cold")
+    if kw.get("proba") is None and cold is not None and candidates[cold.rows[cold.medoids]].any() \
             and rng.random() < 0.25:
         return S.random(len(candidates), k, rng, candidates), ["random"] * k
-    return _choose(strategy, k, candidates, rng, proba, *args)
+    return _choose(strategy, k, candidates, rng, **kw)
 
 
 def run(job) -> dict:

@@ -60,7 +60,7 @@ def run(X, y, n_pool, side, strategy, seed, budget, checkpoints, *, shape="share
     answered = np.zeros(n, bool)
     pool = np.zeros(n, bool)
     pool[:n_pool] = True
-    sample_rows, sample_X, medoids = cold_sample(n_pool, X.__getitem__, seed)
+    cold = cold_sample(n_pool, X.__getitem__, seed)
     fitter = Fitter(d) if side is None else SideFitter(side, d, prior_scale=prior_scale,
                                                        shape=shape)
     picks_side = None if side is None else \
@@ -75,8 +75,8 @@ def run(X, y, n_pool, side, strategy, seed, budget, checkpoints, *, shape="share
             i = picked[0][0]
         else:
             centers = X[order] if order else None
-            idx, _ = S.choose(strategy, 1, cand, rng, proba, "pos", share, sample_rows,
-                              sample_X, centers, medoids)
+            idx, _ = S.choose(strategy, 1, cand, rng, proba=proba, target="pos",
+                              random_share=share, cold=cold, away_from=centers)
             i = int(idx[0])
         answered[i] = True
         order.append(i)

@@ -80,7 +80,7 @@ def annotate_steps(fp, truth: dict, answers: int, random_share: float, seed: int
                 version += 1
                 model = refit(X[seen], y[seen], version)
                 proba = model.proba(X)
-            rows, tags = S.choose("entropy", 1, free, rng, proba, random_share=random_share)
+            rows, tags = S.choose("entropy", 1, free, rng, proba=proba, random_share=random_share)
             i, tag = int(rows[0]), tags[0]
             st.record(f.key(i), "pos" if y[i] else "neg",
                       prob=None if proba is None else float(proba[i]),

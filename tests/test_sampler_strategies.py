@@ -86,8 +86,8 @@ def test_cold_start_finds_a_rare_cluster_sooner_than_random():
         rng = np.random.default_rng(seed)
         X, rare = _rare_cluster_pool(rng)
         rows = np.arange(len(X))
-        pick, tags = S.choose("maxprob", 100, np.ones(len(X), bool), rng, None, sample_rows=rows,
-                              sample_X=X, medoids=S.cluster_medoids(X, 32, rng))
+        cold = S.ColdSample(rows, X, S.cluster_medoids(X, 32, rng))
+        pick, tags = S.choose("maxprob", 100, np.ones(len(X), bool), rng, cold=cold)
         assert set(tags) == {"coldstart", "random"} and len(set(pick)) == 100
         first_kpp.append(np.argmax(rare[pick]) if rare[pick].any() else 100)
         pick = S.random(len(X), 100, rng, np.ones(len(X), bool))
@@ -114,8 +114,8 @@ def test_cold_start_is_never_much_slower_than_random():
         rng = np.random.default_rng(seed)
         X, rare = _rare_inside_a_dense_region(rng)
         rows, ok = np.arange(len(X)), np.ones(len(X), bool)
-        pick, _ = S.choose("maxprob", 300, ok, rng, None, sample_rows=rows, sample_X=X,
-                           medoids=S.cluster_medoids(X, 32, rng))
+        pick, _ = S.choose("maxprob", 300, ok, rng,
+                           cold=S.ColdSample(rows, X, S.cluster_medoids(X, 32, rng)))
         first_cold.append(np.argmax(rare[pick]) if rare[pick].any() else 300)
         pick = S.random(len(X), 300, rng, ok)
         first_rand.append(np.argmax(rare[pick]) if rare[pick].any() else 300)

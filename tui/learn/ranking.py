@@ -104,14 +104,12 @@ class Ranker:
                                        random_share)
             if picked is not None:
                 return picked
-        rows = X = medoids = None
-        if proba is None and strategy != "random":
-            rows, X, medoids = self.cold_sample()
-        idx, tags = S.choose(strategy, k, cand, self._rng, proba, target, random_share,
-                             rows, X, labelled_X, medoids)
+        cold = self.cold_sample() if proba is None and strategy != "random" else None
+        idx, tags = S.choose(strategy, k, cand, self._rng, proba=proba, target=target,
+                             random_share=random_share, cold=cold, away_from=labelled_X)
         return [(int(i), t) for i, t in zip(idx, tags)]
 
-    def cold_sample(self):
+    def cold_sample(self) -> S.ColdSample:
         """The cold start's sample and medoids (read once, on the first ranking without
         a model)."""
         if self._cold is None:
@@ -119,16 +117,16 @@ class Ranker:
         return self._cold
 
 
-def cold_sample(n: int, rows_of, seed: int):
-    """(rows, their vectors, medoid positions): a seeded random sample of COLD_SAMPLE rows
-    of a pool of n and the medoids of its COLD_CLUSTERS k-means clusters. `rows_of(rows)`
+def cold_sample(n: int, rows_of, seed: int) -> S.ColdSample:
+    """A seeded random sample of COLD_SAMPLE rows of a pool of n, their vectors and the
+    medoids of its COLD_CLUSTERS k-means clusters. `rows_of(rows)`
     reads vectors. One function for the sampler and bench/active_learning.py, so the
     benchmark measures the cold start users get."""
     rng = np.random.default_rng(seed)
     k = min(n, COLD_SAMPLE)
     rows = np.sort(rng.choice(n, k, replace=False)) if k else np.zeros(0, np.int64)
     X = rows_of(rows)
-    return rows, X, S.cluster_medoids(X, COLD_CLUSTERS, rng)
+    return S.ColdSample(rows, X, S.cluster_medoids(X, COLD_CLUSTERS, rng))
 
 
 class NearPositives:

@@ -9,6 +9,8 @@ to benchmark apart from the sampler's plumbing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 STRATEGIES = ("entropy", "maxprob", "random", "similar")
@@ -183,35 +185,45 @@ def mix_random(ranked: np.ndarray, share: float, rng: np.random.Generator, n: in
     return np.asarray(out, np.int64), np.asarray(tag, bool)
 
 
-def choose(strategy: str, k: int, candidates: np.ndarray, rng: np.random.Generator,
+@dataclass(frozen=True)
+class ColdSample:
+    """What the cold start picks from: a sample of the pool and its cluster medoids.
+
+    `rows`: the sample's rows in the pool; `X`: their vectors (row i of X is pool row
+    rows[i]); `medoids`: positions in `rows` and `X` (not pool rows) of the medoids of a
+    k-means of the sample. Built once per pool by tui.learn.ranking.cold_sample."""
+    rows: np.ndarray
+    X: np.ndarray
+    medoids: np.ndarray
+
+
+def choose(strategy: str, k: int, candidates: np.ndarray, rng: np.random.Generator, *,
            proba: np.ndarray | None = None, target: str = "pos", random_share: float = 0.0,
-           sample_rows: np.ndarray | None = None, sample_X: np.ndarray | None = None,
-           centers: np.ndarray | None = None,
-           medoids: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+           cold: ColdSample | None = None,
+           away_from: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
     """The sampler's whole choice for entropy | maxprob | random: (rows, strategy of each).
 
     Without a model (`proba` None: both classes not yet seen) the choice is the cold
-    start: the `medoids` of a k-means of the sample first (positions in `sample_X`, rows
-    `sample_rows` of the pool), in k-means++ order away from the answered items
-    (`centers`), then k-means++ seeding over the whole sample, where each pick is a
-    uniform random candidate instead with probability COLD_RANDOM_SHARE. Shared by
-    tui.learn.ranking and bench/active_learning.py."""
+    start: the medoids of `cold` first, in k-means++ order away from the answered items'
+    vectors (`away_from`), then k-means++ seeding over the whole sample, where each pick
+    is a uniform random candidate instead with probability COLD_RANDOM_SHARE. Without
+    `cold`, uniform picks. Shared by tui.learn.ranking and bench/active_learning.py."""
     n = len(candidates)
     if strategy == "random":
         return random(n, k, rng, candidates), ["random"] * min(k, int(candidates.sum()))
     if proba is None:
-        if sample_rows is None or not candidates[sample_rows].any():
+        if cold is None or not candidates[cold.rows].any():
             idx = random(n, k, rng, candidates)
         else:
-            ok = candidates[sample_rows]
-            med = np.zeros(0, np.int64) if medoids is None else medoids[ok[medoids]]
-            first = med[kmeans_pp(sample_X[med], k, rng, centers)] if len(med) else med
+            ok = candidates[cold.rows]
+            med = cold.medoids[ok[cold.medoids]]
+            first = med[kmeans_pp(cold.X[med], k, rng, away_from)] if len(med) else med
             rest = np.zeros(0, np.int64)
             if len(first) < k:
                 ok[first] = False
                 pool = np.flatnonzero(ok)
-                rest = pool[kmeans_pp(sample_X[pool], k - len(first), rng, centers)]
-            first, rest = sample_rows[first], sample_rows[rest.astype(np.int64)]
+                rest = pool[kmeans_pp(cold.X[pool], k - len(first), rng, away_from)]
+            first, rest = cold.rows[first], cold.rows[rest.astype(np.int64)]
             # past the medoids, half of the picks at random
             rest, is_rand = mix_random(rest, COLD_RANDOM_SHARE, rng, n, candidates, exclude=first)
             return np.r_[first, rest], ["coldstart"] * len(first) + \
