@@ -26,6 +26,7 @@ BENCHMARKS = [
     "active_learning",
     "sampled_scoring",
     "cold_start",
+    "first_positive",
 ]
 
 
