@@ -81,7 +81,7 @@ def run_ours(X, y, Xt, yt, strategy, share, seed, budget, C, score=None, stop=No
     for t in range(1, budget + 1):
         cand = ~answered if proba is None else ~answered & ~np.isnan(proba)
         idx, _ = S.choose(strategy, 1, cand, rng, proba=proba, target="pos", random_share=share,
-                          cold=cold, away_from=X[order] if order else None)
+                          cold=cold, answered=t - 1)
         i = int(idx[0])
         answered[i] = True
         order.append(i)

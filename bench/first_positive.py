@@ -68,6 +68,7 @@ def one_run(job) -> dict:
     return {"pool": kind, "task": names[task], "seed": seed, "strategy": strategy,
             "pool_size": len(rows), "pool_pos": int(yp.sum()),
             "first": int(hits[0]) + 1 if len(hits) else LIMIT,
+            "second": int(hits[1]) + 1 if len(hits) > 1 else None,
             "found100": int(answers[:100].sum()), "seconds": round(time.time() - t0, 1)}
 
 
@@ -127,6 +128,17 @@ def print_table(summary: dict, baseline: dict | None = None) -> None:
           f"positives in 100 on {met['found100']} of {met['n']}")
 
 
+def print_second(runs: list[dict]) -> None:
+    """What follows the first positive: the model (both classes seen) takes over at once."""
+    for kind in dict.fromkeys(r["pool"] for r in runs):
+        for s in STRATEGIES:
+            rs = [r for r in runs if r["pool"] == kind and r["strategy"] == s and r["first"] < LIMIT]
+            gaps = [r["second"] - r["first"] for r in rs if r["second"] is not None]
+            if rs:
+                print(f"{kind:7s} {s:8s}: a second positive within the run in {len(gaps)} of {len(rs)} "
+                      f"runs, median {np.median(gaps) if gaps else float('nan'):.0f} answers after the first")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="5 tasks (fmnist coat, shirt, bag; elpv; digit 3), 3 seeds")
@@ -148,6 +160,7 @@ def main(argv=None):
     summary = summarise(runs)
     baseline = json.loads(open(a.baseline).read())["summary"] if a.baseline else None
     print_table(summary, baseline)
+    print_second(runs)
     AL.OUT.mkdir(parents=True, exist_ok=True)
     name = "first_positive_quick" if a.quick else "first_positive"
     (AL.OUT / f"{name}.json").write_text(json.dumps(
