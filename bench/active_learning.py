@@ -67,21 +67,23 @@ def _ap(w, b, Xt, yt):
     return average_precision(yt, Xt @ w + b)
 
 
-def run_ours(X, y, Xt, yt, strategy, share, seed, budget, C, score=None, picked=None):
+def run_ours(X, y, Xt, yt, strategy, share, seed, budget, C, score=None, picked=None,
+             stop=None):
     """Our loop: `score(model, positive rows)` gives P(pos) of the pool after each fit
     (NaN where not scored; default: every row); `picked`, a list, receives the rows
-    answered, in order (bench/disagreements.py reviews them)."""
+    answered, in order (bench/disagreements.py reviews them); `stop(answers so far)` True
+    ends the run before the budget (the curve then ends at the last checkpoint reached)."""
     rng = np.random.default_rng(seed)
     n = len(X)
     fitter, model, proba = Fitter(X.shape[1], C), None, None
     answered = np.zeros(n, bool)
     order: list[int] = [] if picked is None else picked
-    cold = cold_sample(n, X.__getitem__, seed)
+    cold = cold_sample(n, X.__getitem__, seed) if strategy != "random" else None
     cps, ap_curve, version = set(checkpoints(budget)), {}, 0
     for t in range(1, budget + 1):
         cand = ~answered if proba is None else ~answered & ~np.isnan(proba)
         idx, _ = S.choose(strategy, 1, cand, rng, proba=proba, target="pos", random_share=share,
-                          cold=cold, away_from=X[order] if order else None)
+                          cold=cold, answered=t - 1)
         i = int(idx[0])
         answered[i] = True
         order.append(i)
@@ -93,6 +95,8 @@ def run_ours(X, y, Xt, yt, strategy, share, seed, budget, C, score=None, picked=
                 score(model, [j for j in order if y[j]])
         if t in cps:
             ap_curve[t] = _ap(model.w, model.b, Xt, yt) if model is not None else float(yt.mean())
+        if stop is not None and stop(ys):
+            break
     return ap_curve, y[order]
 
 

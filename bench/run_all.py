@@ -30,6 +30,7 @@ BENCHMARKS = [
     "disagreements",
     "prior",
     "condition",
+    "first_positive",
 ]
 
 

@@ -74,9 +74,8 @@ def run(X, y, n_pool, side, strategy, seed, budget, checkpoints, *, shape="share
         if picked is not None:
             i = picked[0][0]
         else:
-            centers = X[order] if order else None
             idx, _ = S.choose(strategy, 1, cand, rng, proba=proba, target="pos",
-                              random_share=share, cold=cold, away_from=centers)
+                              random_share=share, cold=cold, answered=t - 1)
             i = int(idx[0])
         answered[i] = True
         order.append(i)

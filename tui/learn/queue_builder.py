@@ -143,10 +143,9 @@ class QueueBuilder:
             cand[list(leased)] = False
         if current is not None:
             cand[current] = False
-        cold = proba is None and (pos or neg)      # the cold start keeps away from the answered
-        labelled_X = self._cache.get(np.asarray(pos + neg, np.int64)) if cold else None
         queue = self._ranker.rank(strategy, target, anchor, proba, cand,
-                                  max(4 * self.queue_size, 32), labelled_X, self.random_share)
+                                  max(4 * self.queue_size, 32), self.random_share,
+                                  answered=int(answered.sum()))
         ahead = [(i, s) for i, s in ahead if cand[i]]      # not answered or leased meanwhile
         queue = self._seeds.mix(plan, queue, cand, ahead)  # ahead, then seeds' neighbours mixed in
         # Lease the head of the queue. Each claim or release is a durable write that

@@ -89,11 +89,11 @@ class Ranker:
         return float(pc.mean(dtype=np.float64) * free.sum()) if len(pc) else 0.0
 
     def rank(self, strategy: str, target: str, anchor: int | None, proba: np.ndarray | None,
-             cand: np.ndarray, k: int, labelled_X: np.ndarray | None,
-             random_share: float) -> list[tuple[int, str]]:
-        """Up to k (row, strategy that picked it), best first. `labelled_X`: the answered
-        items' vectors, which the cold start keeps its picks away from; `random_share`: the
-        sampler's, for entropy and maxprob."""
+             cand: np.ndarray, k: int, random_share: float,
+             answered: int = 0) -> list[tuple[int, str]]:
+        """Up to k (row, strategy that picked it), best first. `random_share`: the
+        sampler's, for entropy and maxprob; `answered`: the answers so far (the cold
+        start alternates its medoids with uniform picks by it)."""
         f = self.features
         if strategy == "similar" and anchor is not None:
             if self._similarity is None or self._similarity[0] != anchor:
@@ -106,7 +106,7 @@ class Ranker:
                 return picked
         cold = self.cold_sample() if proba is None and strategy != "random" else None
         idx, tags = S.choose(strategy, k, cand, self._rng, proba=proba, target=target,
-                             random_share=random_share, cold=cold, away_from=labelled_X)
+                             random_share=random_share, cold=cold, answered=answered)
         return [(int(i), t) for i, t in zip(idx, tags)]
 
     def cold_sample(self) -> S.ColdSample:
@@ -118,15 +118,19 @@ class Ranker:
 
 
 def cold_sample(n: int, rows_of, seed: int) -> S.ColdSample:
-    """A seeded random sample of COLD_SAMPLE rows of a pool of n, their vectors and the
-    medoids of its COLD_CLUSTERS k-means clusters. `rows_of(rows)`
+    """The medoids of the COLD_CLUSTERS k-means clusters of a seeded random sample of
+    COLD_SAMPLE rows of a pool of n, as pool rows, the most distinct clusters first
+    (strategies.distinct_first), and the clusters' sizes. `rows_of(rows)`
     reads vectors. One function for the sampler and bench/active_learning.py, so the
     benchmark measures the cold start users get."""
     rng = np.random.default_rng(seed)
     k = min(n, COLD_SAMPLE)
     rows = np.sort(rng.choice(n, k, replace=False)) if k else np.zeros(0, np.int64)
     X = rows_of(rows)
-    return S.ColdSample(rows, X, S.cluster_medoids(X, COLD_CLUSTERS, rng))
+    medoids, cluster = S.cluster_medoids(X, COLD_CLUSTERS, rng)
+    order = S.distinct_first(X, medoids, cluster)
+    sizes = np.bincount(cluster, minlength=len(medoids))
+    return S.ColdSample(rows[medoids[order]], sizes[order])
 
 
 class NearPositives:

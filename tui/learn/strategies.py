@@ -15,16 +15,24 @@ import numpy as np
 
 STRATEGIES = ("entropy", "maxprob", "random", "similar")
 
-#: Share of uniform random picks in the cold start once the cluster medoids are shown.
-#: k-means++ (D^2) seeding favours outliers, so a rare class inside a dense region is
-#: found later than by luck (1% Fashion-MNIST sneakers: 541 answers, against 93 for
-#: random). Half the picks at random bound the wait past the medoids to about twice
-#: random's, whatever the geometry, and keep half of the diversity's gain where it helps.
-#: The medoids themselves (typical members of distinct clusters) come first, unmixed:
-#: they find a rare class with a cluster of its own within a few answers. Answers to the
-#: first positive at 1%, 10 tasks x 5 seeds: median 33 / mean 80 / worst 541 with
-#: k-means++ alone, 33 / 59 / 250 with this (bench/active_learning.py, README).
-COLD_RANDOM_SHARE = 0.5
+#: The cold start (no model yet: both classes not seen) shows the medoids of the
+#: COLD_MEDOIDS most distinct k-means clusters of the pool (`distinct_first`), each
+#: followed by a uniform pick, then uniform picks alone. Why: a rare class with a cluster
+#: of its own has a small one lying apart, and its medoid comes within a few answers; a
+#: rare class hidden among others is no likelier in a medoid (the most typical member of
+#: its cluster) than in a uniform pick, often less. So the medoids are few and alternate
+#: with uniform picks from the first answer: where they miss, the first positive comes
+#: min(k, COLD_MEDOIDS) answers after random's k-th pick found it, on any pool (exactly
+#: so in bench/first_positive.py, the uniform picks being random's own draws).
+#: Median answers to the first positive over 12 seeds, random / this / the cold start
+#: before issue 16 (all 64 medoids, then half k-means++ half uniform): 1% Fashion-MNIST
+#: bag 78 / 1 / 22, trouser 97 / 9 / 20, ELPV at 1.5% defective 46 / 4 / 14, 1% digit 0
+#: 64 / 7 / 22; without a cluster of its own 7 or 8 answers later than random (coat
+#: 50 / 58 / 94, shirt 106 / 113 / 120, digit 5 67 / 74 / 170), and ankle boots, whose
+#: cluster is not among the 8 most distinct, 56 / 64 / 41. Mean over the ten 1%
+#: Fashion-MNIST tasks of the per-task medians for 4 / 8 / 12 / 16 medoids: 51 / 48 /
+#: 48 / 49 (random 68); digits 49 / 47 / 49 / 50 (random 69); from the medoids' labels.
+COLD_MEDOIDS = 8
 
 
 def top_k(score: np.ndarray, k: int, candidates: np.ndarray | None = None) -> np.ndarray:
@@ -142,27 +150,53 @@ def kmeans(X: np.ndarray, k: int, rng: np.random.Generator,
     return d.argmin(axis=1), d
 
 
-def cluster_medoids(X: np.ndarray, k: int, rng: np.random.Generator, iters: int = 10) -> np.ndarray:
-    """Rows of X nearest the centroids of a k-means, one per non-empty cluster. A small
-    but distinct group (a rare class) gets a centroid of its own, and its medoid is a
-    typical member rather than an outlier."""
+def cluster_medoids(X: np.ndarray, k: int, rng: np.random.Generator,
+                    iters: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """(rows of X nearest the centroids of a k-means, one per non-empty cluster; the
+    cluster of each row of X, as a position in the first). A small but distinct group (a
+    rare class) gets a centroid of its own, and its medoid is a typical member rather
+    than an outlier."""
     k = min(int(k), len(X))
     if k <= 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(len(X), dtype=np.int64)
     assign, d = kmeans(X, k, rng, iters)
-    out = []
-    for j in range(k):
-        members = np.flatnonzero(assign == j)
-        if len(members):
-            out.append(members[np.argmin(d[members, j])])
-    return np.asarray(out, dtype=np.int64)
+    kept = [j for j in range(k) if (assign == j).any()]
+    medoids = [np.flatnonzero(assign == j)[np.argmin(d[assign == j, j])] for j in kept]
+    position = np.zeros(k, np.int64)
+    position[kept] = np.arange(len(kept))
+    return np.asarray(medoids, dtype=np.int64), position[assign]
+
+
+def distinct_first(X: np.ndarray, medoids: np.ndarray, cluster: np.ndarray) -> np.ndarray:
+    """Order of the `medoids` (rows of X; `cluster`: each row's, as a position in medoids)
+    from the most likely to be a rare class's own cluster: the squared distance to the
+    nearest other medoid over the cluster's spread (its members' mean squared distance
+    to the medoid) and size, highest first; clusters of one item (outliers) last. A rare
+    class that k-means gave a cluster of its own has a small one, and kept it by lying
+    apart. A positive was among the first 8 medoids in 34% of the 1% Fashion-MNIST
+    task-seeds (10 tasks x 12 seeds), 30% of the 1% digits' and 79% of 24 ELPV seeds at
+    1.5% defective; smallest cluster first: 23%, 27%, 92%; the nearest other medoid's
+    distance alone: 31%, 28%, 79%. The spread also puts first a tight group of
+    near-duplicates that is no smaller than the clusters around it."""
+    X = np.asarray(X, np.float32)
+    M = X[medoids]
+    sizes = np.bincount(cluster, minlength=len(M))
+    if len(M) < 2:
+        return np.arange(len(M))
+    sq = np.einsum("ij,ij->i", X, X)
+    to_medoid = np.maximum(sq - 2 * np.einsum("ij,ij->i", X, M[cluster]) + sq[medoids][cluster], 0)
+    spread = np.bincount(cluster, weights=to_medoid, minlength=len(M)) / np.maximum(sizes, 1)
+    between = sq[medoids][:, None] - 2 * M @ M.T + sq[medoids][None, :]
+    np.fill_diagonal(between, np.inf)
+    score = between.min(axis=1) / (np.maximum(sizes, 1) * np.maximum(spread, 1e-12))
+    score[sizes < 2] = -np.inf
+    return np.argsort(-score, kind="stable")
 
 
 def mix_random(ranked: np.ndarray, share: float, rng: np.random.Generator, n: int,
-               candidates: np.ndarray | None = None,
-               exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Each slot of a ranked list of k becomes a uniform random candidate (not ranked, not
-    in `exclude`) with probability `share`, the ranked picks moving down in their order (the
+               candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each slot of a ranked list of k becomes a uniform random candidate (not ranked)
+    with probability `share`, the ranked picks moving down in their order (the
     last fall off); returns (indices, is_random). Random picks keep the live estimates
     honest and find what the model never suggests."""
     ranked = np.asarray(ranked, np.int64)
@@ -172,8 +206,6 @@ def mix_random(ranked: np.ndarray, share: float, rng: np.random.Generator, n: in
         return ranked, is_rand
     cand = np.ones(n, bool) if candidates is None else candidates.copy()
     cand[ranked] = False
-    if exclude is not None:
-        cand[exclude] = False
     extra = iter(random(n, n_rand, rng, cand).tolist())
     rest = iter(ranked.tolist())
     out, tag = [], []
@@ -187,48 +219,49 @@ def mix_random(ranked: np.ndarray, share: float, rng: np.random.Generator, n: in
 
 @dataclass(frozen=True)
 class ColdSample:
-    """What the cold start picks from: a sample of the pool and its cluster medoids.
-
-    `rows`: the sample's rows in the pool; `X`: their vectors (row i of X is pool row
-    rows[i]); `medoids`: positions in `rows` and `X` (not pool rows) of the medoids of a
-    k-means of the sample. Built once per pool by tui.learn.ranking.cold_sample."""
-    rows: np.ndarray
-    X: np.ndarray
+    """What the cold start shows first: `medoids`, the pool rows of the medoids of a
+    k-means of a random sample of the pool, in `distinct_first` order, and `sizes`, the
+    members of each one's cluster in the sample. Made once per pool by
+    tui.learn.ranking.cold_sample."""
     medoids: np.ndarray
+    sizes: np.ndarray
 
 
 def choose(strategy: str, k: int, candidates: np.ndarray, rng: np.random.Generator, *,
            proba: np.ndarray | None = None, target: str = "pos", random_share: float = 0.0,
-           cold: ColdSample | None = None,
-           away_from: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+           cold: ColdSample | None = None, answered: int = 0) -> tuple[np.ndarray, list[str]]:
     """The sampler's whole choice for entropy | maxprob | random: (rows, strategy of each).
 
     Without a model (`proba` None: both classes not yet seen) the choice is the cold
-    start: the medoids of `cold` first, in k-means++ order away from the answered items'
-    vectors (`away_from`), then k-means++ seeding over the whole sample, where each pick
-    is a uniform random candidate instead with probability COLD_RANDOM_SHARE. Without
-    `cold`, uniform picks. Shared by tui.learn.ranking and bench/active_learning.py."""
+    start: the first COLD_MEDOIDS medoids of `cold` (the most distinct clusters), in
+    order, each followed by a uniform random candidate, then uniform candidates alone.
+    `answered`: the answers so far, so that a queue ranked again after each answer goes
+    on alternating (a medoid is next while no more of them than other items were
+    answered). Shared by tui.learn.ranking and bench/active_learning.py."""
     n = len(candidates)
     if strategy == "random":
         return random(n, k, rng, candidates), ["random"] * min(k, int(candidates.sum()))
     if proba is None:
-        if cold is None or not candidates[cold.rows].any():
-            idx = random(n, k, rng, candidates)
-        else:
-            ok = candidates[cold.rows]
-            med = cold.medoids[ok[cold.medoids]]
-            first = med[kmeans_pp(cold.X[med], k, rng, away_from)] if len(med) else med
-            rest = np.zeros(0, np.int64)
-            if len(first) < k:
-                ok[first] = False
-                pool = np.flatnonzero(ok)
-                rest = pool[kmeans_pp(cold.X[pool], k - len(first), rng, away_from)]
-            first, rest = cold.rows[first], cold.rows[rest.astype(np.int64)]
-            # past the medoids, half of the picks at random
-            rest, is_rand = mix_random(rest, COLD_RANDOM_SHARE, rng, n, candidates, exclude=first)
-            return np.r_[first, rest], ["coldstart"] * len(first) + \
-                ["random" if r else "coldstart" for r in is_rand]
-        return idx, ["coldstart"] * len(idx)
+        med = np.zeros(0, np.int64) if cold is None else cold.medoids[:COLD_MEDOIDS]
+        left = med[candidates[med]]
+        shown = len(med) - len(left)
+        others = answered - shown
+        is_med = []
+        for _ in range(k):                 # k is a queue's length: a loop is clearer than masks
+            is_med.append(len(left) > sum(is_med) and shown <= others)
+            shown, others = shown + is_med[-1], others + (not is_med[-1])
+        first = left[:sum(is_med)]
+        cand = candidates.copy()
+        cand[first] = False
+        rest = random(n, k - len(first), rng, cand) if k > len(first) else np.zeros(0, np.int64)
+        picks, tags = [], []
+        medoids, uniform = iter(first.tolist()), iter(rest.tolist())
+        for m in is_med:
+            i = next(medoids if m else uniform, None)
+            if i is not None:
+                picks.append(i)
+                tags.append("coldstart" if m else "random")
+        return np.asarray(picks, np.int64), tags
     ranked = entropy(proba, k, candidates) if strategy == "entropy" else \
         maxprob(proba, k, candidates, target)
     idx, is_rand = mix_random(ranked, random_share, rng, n, candidates)
