@@ -92,12 +92,10 @@ def similar(similarity: np.ndarray, k: int, candidates: np.ndarray | None = None
     return top_k(similarity, k, candidates)
 
 
-def kmeans_pp(X: np.ndarray, k: int, rng: np.random.Generator,
-              centers: np.ndarray | None = None) -> np.ndarray:
+def kmeans_pp(X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """k rows of X chosen by k-means++ seeding (D^2 sampling): each pick is drawn with
-    probability proportional to its squared distance to the nearest item already
-    picked or already answered (`centers`), so the first answers cover the pool's
-    clusters, including a small one, instead of its densest region."""
+    probability proportional to its squared distance to the nearest one already picked,
+    so the k-means that starts from them covers the small clusters too."""
     n = len(X)
     k = min(int(k), n)
     if k <= 0:
@@ -105,12 +103,6 @@ def kmeans_pp(X: np.ndarray, k: int, rng: np.random.Generator,
     X = np.asarray(X, np.float32)
     sq = np.einsum("ij,ij->i", X, X)
     d2 = np.full(n, np.inf, dtype=np.float64)
-    if centers is not None and len(centers):
-        C = np.asarray(centers, np.float32)
-        for s in range(0, len(C), 1024):
-            c = C[s:s + 1024]
-            dist = sq[:, None] - 2 * X @ c.T + np.einsum("ij,ij->i", c, c)[None, :]
-            d2 = np.minimum(d2, dist.min(axis=1))
     picked: list[int] = []
     for _ in range(k):
         w = np.where(np.isfinite(d2), np.maximum(d2, 0.0), 1.0)
