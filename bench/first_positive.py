@@ -32,8 +32,11 @@ import numpy as np
 
 from bench import active_learning as AL
 from bench.fmnist_embed import CLASSES, load_embeddings
+from tui.learn import strategies as S
+from tui.learn.ranking import cold_sample
 
 LIMIT = 1000
+SWEEP = (0, 1, 2, 4, 8, 12, 16)     # medoids in front, for medoid_sweep
 STRATEGIES = ("maxprob", "entropy", "random")
 QUICK = {"fmnist": [4, 6, 8], "elpv": [1], "digits": [3]}
 _POOLS: dict = {}
@@ -65,7 +68,11 @@ def one_run(job) -> dict:
     _, answers = AL.run_ours(Xp, yp, Xp, yp, strategy, 0.1, seed, LIMIT, AL.DEFAULT_C,
                              stop=lambda ys: len(ys) >= 100 and ys.any())
     hits = np.flatnonzero(answers)
-    return {"pool": kind, "task": names[task], "seed": seed, "strategy": strategy,
+    extra = {}
+    if strategy == "random":        # the medoids' labels, in the order the cold start shows them
+        extra["medoid_labels"] = yp[cold_sample(len(rows), Xp.__getitem__, seed).medoids[:SWEEP[-1]]]\
+            .astype(int).tolist()
+    return {**extra, "pool": kind, "task": names[task], "seed": seed, "strategy": strategy,
             "pool_size": len(rows), "pool_pos": int(yp.sum()),
             "first": int(hits[0]) + 1 if len(hits) else LIMIT,
             "second": int(hits[1]) + 1 if len(hits) > 1 else None,
@@ -128,6 +135,43 @@ def print_table(summary: dict, baseline: dict | None = None) -> None:
           f"positives in 100 on {met['found100']} of {met['n']}")
 
 
+def medoid_sweep(runs: list[dict]) -> dict:
+    """What K medoids in front would give, K in SWEEP, from random's runs: the cold start
+    puts medoid r (from 1) at answer 2r - 1 and random's own draws between, so the first
+    positive comes at min(2r - 1 for the first positive medoid, k + min(k, K)) where k is
+    random's first positive (exact but for the rare draw that hits a medoid already shown).
+    {K: {"met": tasks whose median is at most random's, "tasks", "median", "mean",
+    "worst_late": the most a task's median is above random's}}."""
+    rnd = [r for r in runs if r["strategy"] == "random" and "medoid_labels" in r]
+    out = {}
+    for K in SWEEP:
+        per: dict = {}
+        for r in rnd:
+            hit = [i for i, y in enumerate(r["medoid_labels"][:K]) if y]
+            k = r["first"]
+            ours = k + min(k, K)
+            if hit:
+                ours = min(ours, 2 * hit[0] + 1)
+            per.setdefault((r["pool"], r["task"]), ([], []))
+            per[(r["pool"], r["task"])][0].append(ours)
+            per[(r["pool"], r["task"])][1].append(k)
+        if not per:
+            return out
+        late = [float(np.median(o) - np.median(k)) for o, k in per.values()]
+        every = [x for o, _ in per.values() for x in o]
+        out[K] = {"met": sum(x <= 0 for x in late), "tasks": len(per), "worst_late": max(late),
+                  "median": float(np.median(every)), "mean": float(np.mean(every))}
+    return out
+
+
+def print_sweep(sweep: dict) -> None:
+    print("medoids in front (COLD_MEDOIDS = %d built): goal met on tasks, worst median late, "
+          "median / mean first positive over every task-seed" % S.COLD_MEDOIDS)
+    for K, v in sweep.items():
+        print(f"  K={K:2d}: {v['met']:2d} of {v['tasks']}, late by at most {v['worst_late']:.0f}, "
+              f"{v['median']:.0f} / {v['mean']:.0f}" + ("   (random)" if K == 0 else ""))
+
+
 def print_second(runs: list[dict]) -> None:
     """What follows the first positive: the model (both classes seen) takes over at once."""
     for kind in dict.fromkeys(r["pool"] for r in runs):
@@ -161,10 +205,13 @@ def main(argv=None):
     baseline = json.loads(open(a.baseline).read())["summary"] if a.baseline else None
     print_table(summary, baseline)
     print_second(runs)
+    sweep = medoid_sweep(runs)
+    print_sweep(sweep)
     AL.OUT.mkdir(parents=True, exist_ok=True)
     name = "first_positive_quick" if a.quick else "first_positive"
     (AL.OUT / f"{name}.json").write_text(json.dumps(
-        {"args": vars(a), "seconds": time.time() - t0, "summary": summary, "runs": runs}, indent=1))
+        {"args": vars(a), "seconds": time.time() - t0, "summary": summary, "medoid_sweep": sweep,
+         "runs": runs}, indent=1))
     print(f"wrote {AL.OUT / (name + '.json')} in {time.time() - t0:.0f} s")
 
 
