@@ -56,11 +56,13 @@ def annotate_steps(fp, truth: dict, answers: int, random_share: float, seed: int
     """As `annotate`, deterministically: the Sampler's choice (tui.learn.strategies.choose,
     entropy with the random share) and classifier (refit after every answer, as
     `Sampler.wait_idle()` after each answer gives), without its threads, whose timing
-    under load changes the picks. Until both classes are seen the picks are uniform
-    (tagged coldstart, as the Sampler tags them, so not counted as random picks).
+    under load changes the picks. Until both classes are seen, the Sampler's cold start:
+    medoids (tagged coldstart) alternating with uniform picks (tagged random, and so
+    counted as uniform random picks by the export's pool estimate, as they are).
     Answers go to the labels file beside `fp` with the strategy of each pick."""
     from tui.export.base import refit
     from tui.learn import strategies as S
+    from tui.learn.ranking import cold_sample
     from tui.learn.sampler import default_labels_path
     from tui.store.features import FeatureFile
     from tui.store.labels import LabelStore
@@ -73,14 +75,16 @@ def annotate_steps(fp, truth: dict, answers: int, random_share: float, seed: int
         y = np.asarray([truth[k] for k in f.keys], bool)
         free = f.done.copy()
         model, version = None, 0
-        for _ in range(answers):
+        cold = cold_sample(f.n, X.__getitem__, seed)
+        for t in range(answers):
             seen = ~free & f.done
             proba = None
             if y[seen].any() and not y[seen].all():
                 version += 1
                 model = refit(X[seen], y[seen], version)
                 proba = model.proba(X)
-            rows, tags = S.choose("entropy", 1, free, rng, proba=proba, random_share=random_share)
+            rows, tags = S.choose("entropy", 1, free, rng, proba=proba, random_share=random_share,
+                                  cold=cold, answered=t)
             i, tag = int(rows[0]), tags[0]
             st.record(f.key(i), "pos" if y[i] else "neg",
                       prob=None if proba is None else float(proba[i]),

@@ -84,3 +84,27 @@ def test_the_minimum_itself_is_enough():
     keys = [f"k{i}" for i in range(len(y))]
     found = D.find(keys, X, {k: ("pos" if v else "neg") for k, v in zip(keys, y)})
     assert len(found) == 2 * D.MIN_PER_KIND
+
+
+def test_with_side_inputs_the_review_judges_with_them():
+    """`annotate --prior score`: image vectors that say nothing, a score that says almost
+    all. The slips are found by the model the person trained (image and score); the image
+    alone cannot tell them from the rest."""
+    from tui.learn.side_inputs import SideInputs, prior_from_values
+
+    rng = np.random.default_rng(4)
+    n = 200
+    truth = rng.random(n) < 0.3
+    score = np.where(truth, 0.7 + 0.3 * rng.random(n), 0.3 * rng.random(n))
+    side = SideInputs(prior_from_values(score.tolist(), "score"), None)
+    X = rng.standard_normal((n, 16)).astype(np.float32)
+    slips = rng.choice(n, 6, replace=False)
+    said = truth.copy()
+    said[slips] = ~said[slips]
+    keys = [f"k{i}" for i in range(n)]
+    answers = {k: "pos" if s else "neg" for k, s in zip(keys, said)}
+    with_side = D.find(keys, X, answers, side=side, rows=np.arange(n))
+    alone = D.find(keys, X, answers)
+    top = lambda ranked: {int(d.key[1:]) for d in ranked[:20]}   # noqa: E731  the first 10%
+    assert set(slips.tolist()) <= top(with_side)
+    assert len(top(alone) & set(slips.tolist())) <= 2

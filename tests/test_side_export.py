@@ -130,3 +130,40 @@ def test_a_plain_model_file_stays_version_1(tmp_path):
         run_export("model", fp, tmp_path / "m.json", model=s.model)
     doc = json.loads((tmp_path / "m.json").read_text())
     assert doc["format_version"] == 1 and "side_inputs" not in doc
+
+
+def test_coco_include_predicted_uses_the_side_inputs_it_was_trained_with(tmp_path, capsys):
+    """Boxes whose image vectors say nothing and whose detector score says almost all:
+    the boxes accepted without a human are those the model with the prior accepts (its
+    probabilities, its cross-validated threshold), and they are right."""
+    rng = np.random.default_rng(3)
+    n = 300
+    truth = rng.random(n) < 0.2
+    score = np.where(truth, 0.65 + 0.35 * rng.random(n), 0.35 * rng.random(n))
+    paths = [f"/data/img_{i // 5:04d}.jpg" for i in range(n)]
+    boxes = np.tile([[4, 4, 20, 20]], (n, 1)) + np.arange(n)[:, None] % 5 * 8
+    fp = tmp_path / "f.h5"
+    keys = write_features(fp, rng.standard_normal((n, 8)), paths=paths, boxes=boxes,
+                          meta=[{"score": float(s)} for s in score])
+    with Sampler(fp, strategy="random", prior="score", poll=0.2) as s:
+        for _ in range(50):
+            k = s.next()
+            s.record(k, bool(truth[keys.index(k)]))
+            assert s.wait_idle(60)
+        proba = s.predict_proba()
+        answered = set(s.current_answers())
+    out = tmp_path / "c.json"
+    assert main(["export", str(fp), "--format", "coco", "--include-predicted", "--precision",
+                 "0.9", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    doc = json.loads(out.read_text())
+    pred = {a["key"]: a["score"] for a in doc["annotations"] if a["predicted"]}
+    free = [i for i, k in enumerate(keys) if k not in answered]
+    assert len(pred) > 0.6 * truth[free].sum()                    # most unjudged positives
+    right = [truth[keys.index(k)] for k in pred]
+    assert np.mean(right) >= 0.9, (np.mean(right), len(right))    # the precision asked
+    for k, p in pred.items():                                     # the sampler's probabilities
+        assert p == pytest.approx(proba[keys.index(k)], abs=2e-3)
+    t = min(pred.values())
+    assert all(proba[i] < t + 2e-3 for i in free if keys[i] not in pred)

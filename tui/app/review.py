@@ -113,7 +113,7 @@ class Review:
         answers = {k: a.answer for k, a in now.items()}
         looked = {k for k, a in now.items() if a.strategy in SECOND_LOOKS}
         try:
-            ranked = D.in_features(self.sampler.features, answers)
+            ranked = D.in_features(self.sampler.features, answers, side=self.sampler.side)
         except D.TooFewAnswers as exc:
             self.app.call_from_thread(self._ready, None, f"Review: {exc}. Escape closes this line.")
             return

@@ -41,6 +41,17 @@ def sparkline(values, width: int = 24) -> str:
     return "".join(BLOCKS[max(0, min(top, round(v * top)))] for v in vals)
 
 
+def inputs_text(names: dict) -> str:
+    """The model's inputs when side inputs are on: "inputs: image + score (prior) + claim
+    (per label)", so the person sees what the picks and probabilities rest on."""
+    parts = ["image"]
+    if names.get("prior"):
+        parts.append(f"{names['prior']} (prior)")
+    if names.get("condition"):
+        parts.append(f"{names['condition']} (per label)")
+    return "inputs: " + " + ".join(parts)
+
+
 def _fmt(value: Any, spec: str = "") -> str:
     if value is None:
         return "–"
@@ -223,6 +234,9 @@ class SidePanel(Widget):
         if training:
             t.append(" training…", "yellow")
         t.append("\n")
+        if s.get("side_inputs"):  # --prior, --condition: what the model takes besides the image
+            t.append_text(literal_text(inputs_text(s["side_inputs"]), "dim"))
+            t.append("\n")
         if s.get("unsaved"):
             n = s["unsaved"]
             t.append_text(literal_text(

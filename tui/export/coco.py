@@ -100,7 +100,9 @@ def _categories(items, category: str | None) -> tuple[list[dict], list[int]]:
 def write_coco(src, out: Path, *, include_predicted: bool, threshold, precision: float,
                category: str | None, partial_images: bool = False, images_root=None):
     from tui.export.base import ExportResult
+    from tui.export.model_side import pool_proba
     from tui.export.scores import probabilities
+    from tui.learn.side_model import SideModel
 
     f, latest = src.features, src.latest()
     judged = {k: a for k, a in latest.items() if a.answer in ("pos", "neg")}
@@ -123,7 +125,7 @@ def write_coco(src, out: Path, *, include_predicted: bool, threshold, precision:
         notes.append(note)
         notes.append(estimate(src, t).describe())
         m = src.model()
-        p = probabilities(f, m.w, m.b)
+        p = pool_proba(m, f) if isinstance(m, SideModel) else probabilities(f, m.w, m.b)
         free = f.done & (p >= t)
         free[rows] = False
         cand = np.flatnonzero(free)
@@ -186,7 +188,7 @@ def _threshold(src, threshold, precision) -> tuple[float, str]:
 
     if threshold in (None, "auto"):
         rows, X, y = src.training_set()
-        th = auto_threshold(X, y, precision)
+        th = auto_threshold(X, y, precision, fit=src.held_out_fit())
         return th.value, th.describe(precision)
     try:
         t = float(threshold)

@@ -76,11 +76,6 @@ def run_export(fmt: str, features, out, *, labels=None, model: LinearModel | Non
                                 proba=pool_proba(m, src.features) if isinstance(m, SideModel)
                                 else None)             # side inputs
         if fmt == "coco":
-            if include_predicted and isinstance(src.model(), SideModel):
-                raise ExportError("coco --include-predicted: not yet for a model trained with "
-                                  "--prior or --condition (its threshold is chosen by a "
-                                  "cross-validation without them); export --format scores "
-                                  "and threshold the scores instead")
             from tui.export.coco import write_coco
             return write_coco(src, out, include_predicted=include_predicted,
                               threshold=threshold, precision=precision, category=category,

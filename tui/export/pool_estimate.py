@@ -92,10 +92,16 @@ class PoolEstimate:
         return head + prec + "; " + rec + tail
 
 
-def held_out_proba(X: np.ndarray, y: np.ndarray, picks: np.ndarray, seed: int = 0) -> np.ndarray:
+def held_out_proba(X: np.ndarray, y: np.ndarray, picks: np.ndarray, seed: int = 0,
+                   fit=None) -> np.ndarray:
     """P(pos) of the rows `picks` of (X, y), each from a fit on every row but its fold
-    (NaN where the rest holds one class only)."""
+    (NaN where the rest holds one class only). `fit(train, test)`: as in
+    trainer.cross_val_proba (Source.held_out_fit: the side inputs, if any)."""
     from tui.export.base import refit
+
+    if fit is None:
+        def fit(train, test):
+            return refit(X[train], y[train]).proba(X[test])
 
     out = np.empty(len(picks), np.float32)
     folds = min(MAX_FOLDS, len(picks))
@@ -107,7 +113,7 @@ def held_out_proba(X: np.ndarray, y: np.ndarray, picks: np.ndarray, seed: int = 
         if y[train].all() or not y[train].any():   # one class left: no model, no score
             out[part] = np.nan
             continue
-        out[part] = refit(X[train], y[train]).proba(X[picks[part]])
+        out[part] = fit(np.flatnonzero(train), picks[part])
     return out
 
 
@@ -125,7 +131,7 @@ def estimate(src, threshold: float) -> PoolEstimate:
     picks = np.flatnonzero(is_pick)
     if len(picks) == 0:
         return PoolEstimate(0, skipped, 0, 0, 0)
-    p = held_out_proba(X, y, picks)
+    p = held_out_proba(X, y, picks, fit=src.held_out_fit())
     scored = ~np.isnan(p)
     picks, p = picks[scored], p[scored]
     yp, up = y[picks], p >= np.float32(threshold)

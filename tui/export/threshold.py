@@ -57,14 +57,15 @@ def pick_threshold(p: np.ndarray, y: np.ndarray, target: float):
     return None, float(prec[i]), float(rec[i])
 
 
-def auto_threshold(X: np.ndarray, y: np.ndarray, target: float) -> Threshold:
+def auto_threshold(X: np.ndarray, y: np.ndarray, target: float, fit=None) -> Threshold:
+    """`fit`: as in trainer.cross_val_proba (Source.held_out_fit: the side inputs, if any)."""
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     folds = min(MAX_FOLDS, n_pos, n_neg)
     if folds < 2:
         raise ExportError(f"--threshold auto needs at least 2 positive and 2 negative labels "
                           f"for cross-validation; there are {n_pos} positive and {n_neg} "
                           f"negative. Label more, or pass --threshold P (a number in 0..1)")
-    p = cross_val_proba(X, y, folds)
+    p = cross_val_proba(X, y, folds, fit=fit)
     t, prec, rec = pick_threshold(p, y, target)
     if t is None:
         raise ExportError(f"no threshold reaches precision {target:.3f} by {folds}-fold "

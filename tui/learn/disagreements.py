@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tui.learn.side_model import held_out
 from tui.learn.trainer import DEFAULT_C, cross_val_proba
 
 METHODS = ("self_confidence", "class_adjusted")
@@ -79,22 +80,28 @@ def check_counts(y: np.ndarray, need: int = MIN_PER_KIND) -> None:
 
 
 def rank(X: np.ndarray, y: np.ndarray, method: str = DEFAULT_METHOD, folds: int = FOLDS,
-         seed: int = 0, C: float = DEFAULT_C) -> tuple[np.ndarray, np.ndarray]:
-    """(row order, strongest disagreement first; out-of-fold P(pos) per row)."""
+         seed: int = 0, C: float = DEFAULT_C, fit=None) -> tuple[np.ndarray, np.ndarray]:
+    """(row order, strongest disagreement first; out-of-fold P(pos) per row). `fit`: as
+    in trainer.cross_val_proba (side_model.held_out: the sampler's side inputs)."""
     y = np.asarray(y, bool)
     check_counts(y)
     n_folds = min(folds, int(y.sum()), int((~y).sum()))
-    p = cross_val_proba(np.asarray(X, np.float32), y, n_folds, seed, C)
+    p = cross_val_proba(np.asarray(X, np.float32), y, n_folds, seed, C, fit=fit)
     return np.argsort(scores(p, y, method), kind="stable"), p
 
 
 def find(keys, X: np.ndarray, answers: dict, method: str = DEFAULT_METHOD,
-         seed: int = 0) -> list[Disagreement]:
+         seed: int = 0, side=None, rows=None) -> list[Disagreement]:
     """Every positive or negative answer among `keys` (row i of X is keys[i]), ranked.
-    Skips (and keys without an answer) are left out: there is no claim to disagree with."""
+    Skips (and keys without an answer) are left out: there is no claim to disagree with.
+    `side`: the sampler's side inputs (a prior, a claimed label), which then judge the
+    answers too, `rows` being the keys' pool rows: the model the person trained, not the
+    image alone."""
     keep = [i for i, k in enumerate(keys) if answers.get(k) in ("pos", "neg")]
     y = np.asarray([answers[keys[i]] == "pos" for i in keep], bool)
-    order, p = rank(np.asarray(X)[keep], y, method, seed=seed)
+    Xk = np.asarray(X, np.float32)[keep]
+    fit = None if side is None else held_out(side, Xk, y, np.asarray(rows, np.int64)[keep])
+    order, p = rank(Xk, y, method, seed=seed, fit=fit)
     s = scores(p, y, method)
     out = []
     for j in order:
@@ -104,9 +111,11 @@ def find(keys, X: np.ndarray, answers: dict, method: str = DEFAULT_METHOD,
     return out
 
 
-def in_features(features, answers: dict, method: str = DEFAULT_METHOD) -> list[Disagreement]:
+def in_features(features, answers: dict, method: str = DEFAULT_METHOD,
+                side=None) -> list[Disagreement]:
     """`find` over the answered items a features file holds (their float16 rows read once)."""
     keys = [k for k, a in answers.items() if a in ("pos", "neg")]
     rows = features.indices_of(keys) if keys else np.zeros(0, np.int64)
     keys = [k for k, r in zip(keys, rows) if r >= 0]
-    return find(keys, features.rows(rows[rows >= 0]), answers, method)
+    rows = rows[rows >= 0]
+    return find(keys, features.rows(rows), answers, method, side=side, rows=rows)

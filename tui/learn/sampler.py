@@ -281,7 +281,7 @@ class Sampler(AnswersInMemory, QueueBuilder):
                "error": str(self._loop.error) if self._loop.error else None,
                "features_notice": self.features.replaced,
                "unsaved": len(self._unsaved), "unsaved_why": self._unsaved.error,
-               "mixed_in": mixed_in}
+               "mixed_in": mixed_in, "side_inputs": self.side.names() if self.side else None}
         out.update(prequential(log))
         return out
 

@@ -151,6 +151,20 @@ class SideFitter:
 
 # ---- scoring ---------------------------------------------------------------------------
 
+def held_out(side: SideInputs, X: np.ndarray, y: np.ndarray, rows: np.ndarray,
+             C: float = DEFAULT_C):
+    """`fit(train, test)` for trainer.cross_val_proba and the export's held-out figures:
+    P(pos) of the rows `test` of (X, y) (pool rows `rows`) from a SideModel fit on the
+    rows `train`. Why: a threshold or an estimate for a model trained with side inputs
+    must be judged with them; the image alone is another, weaker model."""
+    rows = np.asarray(rows, np.int64)
+
+    def fit(train, test):
+        m = SideFitter(side, X.shape[1], C).fit(X[train], y[train], 0, rows=rows[train])
+        return m.proba(X[test], rows=rows[test])
+    return fit
+
+
 def logits(model: SideModel, features=None, rows=None, X=None) -> np.ndarray:
     """x.w + b + side terms, for every row of `features` (rows None: one pass over the
     file) or for `rows` with their vectors X (float32)."""
