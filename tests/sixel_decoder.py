@@ -3,6 +3,10 @@
 Independent of any encoder: it follows the DEC sixel format (DCS P1;P2;P3 q, raster
 attributes, colour registers in RGB percent, `!` repeats, `$` carriage return, `-` next
 band) and returns the pixels plus a mask of the pixels the data actually set.
+
+It reads colours as xterm does, the strictest of the terminals we support: a definition
+(`#Pc;2;r;g;b`) only defines the register, a plain `#Pc` selects it, and pixels sent before
+any selection are an error (xterm painted them in another colour: tests/test_terminal_matrix.py).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ def decode(data: str) -> tuple[np.ndarray, np.ndarray, dict]:
     regs: dict[int, tuple[int, int, int]] = {}
     pixels: dict[tuple[int, int], int] = {}
     x = y = 0
-    colour = 0
+    colour = None
     reg = re.compile(r"#(\d+)(?:;(\d+);(\d+);(\d+);(\d+))?")
     rep = re.compile(r"!(\d+)")
     cols_used = np.zeros(0)
@@ -46,7 +50,8 @@ def decode(data: str) -> tuple[np.ndarray, np.ndarray, dict]:
                     raise ValueError(f"colour space {kind} (only RGB, 2, is decoded)")
                 regs[int(r.group(1))] = tuple(round(int(v) * 255 / 100)
                                               for v in r.group(3, 4, 5))
-            colour = int(r.group(1))
+            else:
+                colour = int(r.group(1))
             i = r.end()
         elif c == "!":
             r = rep.match(body, i)
@@ -82,9 +87,12 @@ def decode(data: str) -> tuple[np.ndarray, np.ndarray, dict]:
     return rgb, mask, {"params": params, "registers": regs, "width": width, "height": height}
 
 
-def _put(out: list, x: int, y: int, count: int, bits: int, colour: int) -> None:
+def _put(out: list, x: int, y: int, count: int, bits: int, colour: int | None) -> None:
     if bits <= 0:
         return
+    if colour is None:
+        raise ValueError(f"pixels at x={x}, y={y} before any colour was selected (`#Pc` alone): "
+                         "xterm paints them in another colour")
     rows = [r for r in range(6) if bits & (1 << r)]
     xs = np.repeat(np.arange(x, x + count), len(rows))
     ys = np.tile(np.asarray(rows) + y, count)

@@ -148,7 +148,7 @@ def answer_and_check_picture(term, key: str, features: Path, labels: Path, n: in
     with FeatureFile(features) as f:
         others = [f.key(i) for i in range(0, f.n, max(1, f.n // 6)) if f.key(i) != answered]
     wrong = max(correlation(shot, expected_picture(features, k, size)) for k in others)
-    assert right >= 0.6 and right > wrong, \
+    assert right >= 0.95 and right > wrong, \
         f"{term.name}: the screen showed another picture (r={right:.2f} vs {wrong:.2f})"
 
 

@@ -11,6 +11,7 @@ import base64
 import io
 import multiprocessing
 import os
+import re
 import sys
 import threading
 import time
@@ -170,12 +171,23 @@ def placeholder_lines(image_id: int, cols: int, rows: int, truecolor: bool) -> l
 # ---- sixel -------------------------------------------------------------------------------------
 
 
+#: A colour definition, `# Pc ; 2 ; r ; g ; b` (RGB in percent).
+_SIXEL_DEFINE = re.compile(r"#(\d+);2;\d+;\d+;\d+")
+
+
 def sixel_encode(canvas: Image.Image, colors: int = 256) -> str:
-    """The canvas as one sixel image (textual-image's numpy encoder; its module queries nothing)."""
+    """The canvas as one sixel image (textual-image's numpy encoder; its module queries nothing).
+
+    Each colour definition is followed by its selection (`#Pc`). textual-image defines a
+    register where it first paints with it and relies on the definition selecting it, as foot,
+    xterm.js and mlterm do; xterm (379, `-ti vt340`) does not, and painted every band in the
+    last colour defined: a 3-colour picture came out one colour, a photo's letterbox pale.
+    The selection costs 2-4 bytes a colour, and every terminal reads it the same way."""
     from textual_image._sixel import SixelOptions, image_to_sixels
 
     # our palette (a P image passes through textual-image unchanged): every grey level kept
-    return image_to_sixels(quantize(canvas, colors or 256), SixelOptions(colors=256))
+    data = image_to_sixels(quantize(canvas, colors or 256), SixelOptions(colors=256))
+    return _SIXEL_DEFINE.sub(lambda m: f"{m.group(0)}#{m.group(1)}", data)
 
 
 _POOL = None
