@@ -247,7 +247,7 @@ def small_pool(tmp_path_factory):
 
 def run_pane(pool, protocol, keys=3, term="xterm-256color"):
     import sys
-    from bench.tui_latency import drive
+    from bench.pty_frames import drive
     cmd = [sys.executable, "-m", "bench.tui_latency", "--child", "pane", "--graphics", protocol,
            "--features", str(pool)]
     return drive(cmd, keys, term=term, keep=True, quiet=0.3, think=0.05, ready_quiet=1.0)
