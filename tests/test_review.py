@@ -192,12 +192,17 @@ async def test_r_with_too_few_answers_says_so_and_keys_go_on(pool):
         assert "need at least" not in text_of(app)
 
 
-def test_second_looks_are_no_prediction_in_the_live_quality():
+def test_second_looks_bring_no_prediction_but_their_answer_stands():
+    """A slip corrected through R: the model's prediction at the first look is judged
+    against the corrected answer, and the correction itself adds no prediction."""
     from tui.learn.quality import prequential
     from tui.store.labels_schema import Answer
 
-    first = [Answer(i, f"k{i}", "pos", "me", i, 0.9, 1, "entropy", None) for i in range(10)]
-    again = [Answer(10 + i, f"k{i}", "neg", "me", 10 + i, 0.9, 2, "review", None)
+    # the model said 0.1 (negative) each time; the person slipped on k0..k3, then corrected
+    first = [Answer(i, f"k{i}", "pos" if i < 4 else "neg", "me", i, 0.1, 1, "entropy", None)
              for i in range(10)]
-    assert prequential(first + again)["last100"] == prequential(first)["last100"]
-    assert prequential(first + again)["last100"]["accuracy"] == 1.0
+    fixed = [Answer(10 + i, f"k{i}", "neg", "me", 10 + i, 0.8, 2, "review", None)
+             for i in range(4)]
+    assert prequential(first)["last100"]["accuracy"] == 0.6
+    after = prequential(first + fixed)["last100"]
+    assert after["n"] == 10 and after["accuracy"] == 1.0

@@ -54,13 +54,19 @@ def prequential(log: Iterable, windows=(100, 500)) -> dict:
     """Statistics over the last answers that had a prediction.
 
     `log` holds objects with .answer ('pos'|'neg'|'skip'), .prob (P(pos) before the
-    answer, or None) and .strategy, oldest first; second looks (SECOND_LOOKS) are left out."""
+    answer, or None), .strategy and .key, oldest first. Second looks (SECOND_LOOKS: R's
+    review, H's history) bring no prediction of their own, but their answer stands for the
+    item: each prediction is judged against the item's latest answer, so a slip the person
+    corrected no longer counts as the model's disagreement."""
+    log = list(log)
+    latest = {a.key: a.answer for a in log if getattr(a, "key", None) is not None}
     pairs, rand = [], []
     for a in log:
-        if a.answer == "skip" or a.prob is None or (isinstance(a.prob, float) and math.isnan(a.prob)) \
+        answer = latest.get(getattr(a, "key", None), a.answer)
+        if answer == "skip" or a.prob is None or (isinstance(a.prob, float) and math.isnan(a.prob)) \
                 or a.strategy in SECOND_LOOKS:
             continue
-        pair = (float(a.prob), a.answer == "pos")
+        pair = (float(a.prob), answer == "pos")
         pairs.append(pair)
         if a.strategy == "random":
             rand.append(pair)
