@@ -14,7 +14,7 @@ import sys
 import time
 
 from featurize.device import CHOICES as DEVICES
-from featurize.run import BOX_MODES, DEFAULT_BOX_MODE, Options
+from featurize.options import BOX_MODES, DEFAULT_BOX_MODE, Options
 from refs.fail import EXIT_USAGE, fail
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -93,11 +93,7 @@ def main(argv=None) -> int:
 
 def _main(args) -> int:
     import refs
-    from featurize import distributed, hub
-    from featurize.models import ModelError, load_backbone
-    from featurize.device import resolve_device
-    from featurize.run import StopFlag, resolve_precision
-    from featurize.store import StoreError, stored_attr
+    from featurize import hub
 
     t0 = time.monotonic()
     hub.start_probe(args.model, args.weights)  # answered while the list is read and timm imported
@@ -117,6 +113,12 @@ def _main(args) -> int:
         items = items[:args.limit]
     if not items:
         return fail(PROG, f"{args.refs}: no items to featurize")
+    # torch and the models only now: a mistake in the list is said without waiting for them
+    from featurize import distributed
+    from featurize.device import resolve_device
+    from featurize.models import ModelError, load_backbone
+    from featurize.run import StopFlag, resolve_precision
+    from featurize.store import StoreError, stored_attr
 
     ctx = distributed.context()
     try:

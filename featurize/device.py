@@ -15,8 +15,10 @@ had drifted; only one knew LOCAL_RANK).
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 CHOICES = ("auto", "cuda", "mps", "cpu")
 
@@ -26,12 +28,17 @@ class DeviceError(ValueError):
 
 
 def _mps() -> bool:
+    import torch
+
     mps = getattr(torch.backends, "mps", None)
     return mps is not None and mps.is_available()
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """`name` (see the module docstring) -> the torch device to compute on."""
+    """`name` (see the module docstring) -> the torch device to compute on. torch is
+    imported here, not at the top: the command line reads CHOICES before it needs torch."""
+    import torch
+
     text = str(name).strip()
     if text == "auto":
         text = "cuda" if torch.cuda.is_available() else "mps" if _mps() else "cpu"

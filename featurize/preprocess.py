@@ -15,10 +15,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 _INTERP = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 RESIZE_MODES = ("squash", "shortest")
@@ -159,6 +162,8 @@ def to_tensor(img: Image.Image, pre: Preprocess, orig_size: tuple[int, int] | No
     the same intermediate size, so original-pixel boxes map exactly.
     """
     a = np.asarray(resize_crop(img, pre, orig_size), dtype=np.float32) / 255.0
+    import torch      # here, not at the top: the command line reads this module before torch
+
     t = torch.from_numpy(a).permute(2, 0, 1)
     mean = torch.tensor(pre.mean, dtype=torch.float32)[:, None, None]
     std = torch.tensor(pre.std, dtype=torch.float32)[:, None, None]

@@ -18,27 +18,10 @@ import torch
 
 from featurize.dataset import ChunkDataset, default_workers, make_loader, normalize, plan
 from featurize.format import DONE
+from featurize.options import Options
 from featurize.pool import pool_tokens
 from featurize.progress import Progress
 from featurize.store import FeatureStore
-
-BOX_MODES = ("crop", "pool")
-#: Default box mode: one forward per image, boxes pooled from its patch tokens
-#: (bench/featurize.py: ~25x fewer forwards at 50 boxes per image).
-DEFAULT_BOX_MODE = "pool"
-
-
-@dataclass
-class Options:
-    box_mode: str = DEFAULT_BOX_MODE
-    context: float = 0.15
-    batch_size: int | None = None
-    workers: int | None = None
-    precision: str = "fp32"  # resolved: fp32 | bf16 | fp16
-    log_every: float = 30.0
-    progress: bool = True
-    label: str = "featurize"
-
 
 @dataclass
 class Outcome:

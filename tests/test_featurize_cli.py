@@ -297,3 +297,19 @@ def test_output_problems_are_messages(setup, capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
         main(cli_args(refs_path, tmp_path / "nofolder" / "f.h5", weights))
     assert e.value.code == 2 and "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["/nonexistent/list.txt", "-o", "/tmp/f.h5"]],
+                         ids=["help", "missing list"])
+def test_help_and_a_list_mistake_answer_without_importing_torch(argv):
+    """torch takes 1-2 s to import: the help and a mistake in the list must not wait for it."""
+    code = ("import sys\nfrom featurize.cli import main\n"
+            f"try:\n    rc = main({argv!r})\nexcept SystemExit as e:\n    rc = e.code\n"
+            "print(rc, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    rc, torch_loaded = done.stdout.split()[-2:]
+    assert torch_loaded == "False", done.stdout + done.stderr
+    assert rc == ("0" if argv == ["--help"] else "2"), done.stdout + done.stderr
+    if argv != ["--help"]:
+        assert "/nonexistent/list.txt: no such file" in done.stderr
