@@ -85,3 +85,14 @@ def write_synthetic(path, n: int, d: int, *, seed=0, block=262_144, log=None):
             if log:
                 log(f"  wrote {b}/{n}")
         _attrs(f, d, None, True, "synthetic")
+
+
+def sampler_pool(path, n=80, d=8, seed=0, share=0.2):
+    """A Gaussian pool of n items, `share` positive (shifted along the first axis): (keys,
+    {key: is positive}). The sampler tests' pool."""
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < share
+    X = rng.standard_normal((n, d))
+    X[y, 0] += 2.5
+    keys = write_features(path, X)
+    return keys, dict(zip(keys, y))
