@@ -213,3 +213,45 @@ async def test_counts_follow_featurize_without_a_key(tmp_path, monkeypatch):
         text = "\n".join(screen_text(app))
         assert "left 20" in text and "featurized 20 of 24 so far" in text, text
         print(f"the panel followed featurize after {lag:.1f} s")
+
+
+@sync
+async def test_a_count_that_fails_is_said_on_screen_not_frozen(tmp_path, monkeypatch):
+    """The count of featurized rows runs in a worker that drops errors: one that failed
+    left the counts frozen on screen with nothing said. Now the panel says it, and the
+    counts follow the file again once a count succeeds."""
+    import tui.learn.queue_builder as queue_mod
+    from h5fixtures import write_features
+
+    from tui.store.features import FeatureFile
+
+    monkeypatch.setattr(queue_mod, "REFRESH_S", 3600.0)
+    src, _ = make_pool(tmp_path / "pool", n_files=12, n_boxes=0)
+    with h5py.File(src, "r") as f:
+        X, paths = f["features"][:].astype(np.float32), [p.decode() for p in f["items/path"][:]]
+    features = tmp_path / "features.h5"
+    write_features(features, X, paths=paths, status=np.r_[np.ones(4, np.int8), np.zeros(8, np.int8)],
+                   complete=False)
+    works = FeatureFile.featurized_now
+
+    def broken(self):
+        raise RuntimeError("the status dataset is being rewritten")
+    monkeypatch.setattr(FeatureFile, "featurized_now", broken)
+    async with annotating(features, size=(140, 40)) as (sampler, app, pilot):
+        await wait_displayed(app, pilot)
+        _finish_rows(features, np.arange(4, 9))
+        said = "featurize's progress could not be read (RuntimeError: the status dataset"
+        t0 = time.monotonic()
+        while said not in " ".join(panel_text(app).split()) and time.monotonic() - t0 < 20:
+            await pilot.pause(0.2)
+        await pilot.pause(0.3)
+        screen = "\n".join(screen_text(app))             # what the person sees, row by row
+        assert said in " ".join(panel_text(app).split()), panel_text(app)
+        assert "featurize's progress" in screen and "left 4" in screen, screen
+        monkeypatch.setattr(FeatureFile, "featurized_now", works)
+        t0 = time.monotonic()
+        while "left 9" not in panel_text(app) and time.monotonic() - t0 < 20:
+            await pilot.pause(0.2)
+        await pilot.pause(0.3)
+        screen = "\n".join(screen_text(app))
+        assert "left 9" in screen and "featurize's progress" not in screen, screen

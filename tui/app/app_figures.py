@@ -24,11 +24,24 @@ class AppFigures:
         in the refit thread (nice +15), which featurize itself starves of CPU ("left 64"
         stayed 40 s on screen while featurize reached 320 of 500)."""
         f = self.sampler.features
-        done = f.featurized_now()
+        try:
+            done = f.featurized_now()
+        except Exception as exc:  # noqa: BLE001 - a worker drops errors: say it, never freeze
+            self.call_from_thread(self._count_failed, f"{type(exc).__name__}: {exc}")
+            return
         if done is not None:
             self.call_from_thread(self._featurized, done, done >= f.n)
 
+    _count_error: str | None = None
+
+    def _count_failed(self, why: str) -> None:
+        """The count of featurized rows failed: the panel says so, in the features notice's
+        place, rather than showing counts that silently stopped following the file."""
+        self._count_error = why
+        self._refresh_stats()
+
     def _featurized(self, done: int, finished: bool) -> None:
+        self._count_error = None
         self._featurized_now = done
         if finished:
             self._featurize_timer.stop()
@@ -40,6 +53,10 @@ class AppFigures:
         if ahead > 0:   # rows the sampler takes in at its next refresh: unanswered, so left
             stats = {**stats, "left": int(stats.get("left") or 0) + ahead,
                      "featurized": self._featurized_now}
+        if self._count_error and not stats.get("features_notice"):
+            stats = {**stats, "features_notice": (
+                f"featurize's progress could not be read ({self._count_error}); the counts may "
+                f"lag behind the file. Trying again every {FEATURIZE_POLL_S:g} s.")}
         if stats != self.side.stats:  # unchanged figures: no repaint, nothing written
             self.side.stats = stats
         pace = self.pace.describe(int(stats.get("left") or 0))
