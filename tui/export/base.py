@@ -19,7 +19,7 @@ import numpy as np
 from tui.export.atomic import ExportError
 from tui.learn.side_inputs import SideInputError, remembered
 from tui.learn.side_model import SideFitter, held_out
-from tui.learn.trainer import LinearModel, refit
+from tui.learn.trainer import LinearModel, image_only, refit
 from tui.store.features import FeatureFile
 from tui.store.features_read import Item, read_items
 from tui.store.labels_readonly import open_labels
@@ -116,15 +116,12 @@ class Source:
                 SideFitter(side, X.shape[1]).fit(X, y, version, rows=rows)
         return self._model
 
-    def held_out_fit(self):
-        """`fit(train, test)` over training_set()'s rows for the held-out figures (the
-        threshold, the pool estimate) with the side inputs the sessions trained with, or
-        None without them (the plain classifier)."""
+    def held_out_fit(self, rows: np.ndarray, X: np.ndarray, y: np.ndarray):
+        """`fit(train, test)` over training_set()'s (rows, X, y), as the caller read them,
+        for the held-out figures (the threshold, the pool estimate): with the side inputs
+        the sessions trained with, or the plain classifier without them."""
         side = self.side_inputs()
-        if side is None:
-            return None
-        rows, X, y = self.training_set()
-        return held_out(side, X, y, rows)
+        return image_only(X, y) if side is None else held_out(side, X, y, rows)
 
     def side_inputs(self):
         """The side inputs the labels file names (tui.learn.side_inputs.remember), or None."""

@@ -188,7 +188,7 @@ def _threshold(src, threshold, precision) -> tuple[float, str]:
 
     if threshold in (None, "auto"):
         rows, X, y = src.training_set()
-        th = auto_threshold(X, y, precision, fit=src.held_out_fit())
+        th = auto_threshold(X, y, precision, fit=src.held_out_fit(rows, X, y))
         return th.value, th.describe(precision)
     try:
         t = float(threshold)

@@ -97,12 +97,9 @@ def held_out_proba(X: np.ndarray, y: np.ndarray, picks: np.ndarray, seed: int = 
     """P(pos) of the rows `picks` of (X, y), each from a fit on every row but its fold
     (NaN where the rest holds one class only). `fit(train, test)`: as in
     trainer.cross_val_proba (Source.held_out_fit: the side inputs, if any)."""
-    from tui.export.base import refit
+    from tui.learn.trainer import image_only
 
-    if fit is None:
-        def fit(train, test):
-            return refit(X[train], y[train]).proba(X[test])
-
+    fit = fit or image_only(X, y)
     out = np.empty(len(picks), np.float32)
     folds = min(MAX_FOLDS, len(picks))
     order = np.random.default_rng(seed).permutation(len(picks))
@@ -131,7 +128,7 @@ def estimate(src, threshold: float) -> PoolEstimate:
     picks = np.flatnonzero(is_pick)
     if len(picks) == 0:
         return PoolEstimate(0, skipped, 0, 0, 0)
-    p = held_out_proba(X, y, picks, fit=src.held_out_fit())
+    p = held_out_proba(X, y, picks, fit=src.held_out_fit(rows, X, y))
     scored = ~np.isnan(p)
     picks, p = picks[scored], p[scored]
     yp, up = y[picks], p >= np.float32(threshold)

@@ -102,18 +102,25 @@ def refit(X: np.ndarray, y: np.ndarray, version: int = 0, C: float = DEFAULT_C) 
     return Fitter(X.shape[1], C).fit(X, y, version)
 
 
+def image_only(X: np.ndarray, y: np.ndarray, C: float = DEFAULT_C):
+    """`fit(train, test)` for the held-out figures: P(pos) of the rows `test` of (X, y)
+    from the sampler's classifier fit on the rows `train`, on the image vectors alone
+    (side_model.held_out: with side inputs)."""
+    def fit(train, test):
+        return refit(X[train], y[train], C=C).proba(X[test])
+    return fit
+
+
 def cross_val_proba(X: np.ndarray, y: np.ndarray, folds: int, seed: int = 0,
                     C: float = DEFAULT_C, fit=None) -> np.ndarray:
     """Out-of-fold P(pos) of every labelled row, each from a model fit without its fold
     (stratified k-fold). Why here: the export's threshold and the review of answers
     (tui.learn.disagreements) must judge the labels with the sampler's own classifier.
     `fit(train, test)`: P(pos) of the rows `test` of (X, y) from a model fit on the rows
-    `train`; default this classifier on X alone (side_model.held_out: with side inputs)."""
+    `train`; default image_only(X, y, C)."""
     from sklearn.model_selection import StratifiedKFold
 
-    if fit is None:
-        def fit(train, test):
-            return refit(X[train], y[train], C=C).proba(X[test])
+    fit = fit or image_only(X, y, C)
     p = np.empty(len(y), np.float32)
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
         p[test] = fit(train, test)
